@@ -1,0 +1,60 @@
+"""Reading checkpoints back: always ``weights_only=True``, and a clear error on a config mismatch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+
+class CheckpointMismatchError(ValueError):
+    """The checkpoint was trained with a different model configuration than the one composed."""
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ckpt_path={str(path)!r}: no such checkpoint file")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def restore_for_eval(obj: pl.LightningModule | pl.LightningDataModule, checkpoint: dict[str, Any],
+                     ckpt_path: str | Path | None = None) -> None:
+    """Load the data state (tokenizer, labels) into a DataModule, or the weights into a model.
+
+    A model whose hyperparameters differ from the checkpoint's raises :class:`CheckpointMismatchError`
+    listing every differing key (as ``model.<key>``) with both values.
+    """
+    if isinstance(obj, pl.LightningDataModule):
+        state = checkpoint.get(type(obj).__qualname__)
+        if state:
+            obj.load_state_dict(state)
+        return
+    saved = _flatten(checkpoint.get("hyper_parameters", {}))
+    current = _flatten(dict(obj.hparams))
+    diffs = [
+        f"model.{k}: checkpoint has {saved.get(k, '<absent>')!r}, config has {current.get(k, '<absent>')!r}"
+        for k in sorted(set(saved) | set(current))
+        if saved.get(k, "<absent>") != current.get(k, "<absent>")
+    ]
+    if diffs:
+        raise CheckpointMismatchError(
+            f"checkpoint {ckpt_path} was trained with a different model configuration:\n  "
+            + "\n  ".join(diffs)
+            + "\nFix: pass the overrides the checkpoint was trained with (its run directory's "
+            ".hydra/overrides.yaml lists them)."
+        )
+    obj.load_state_dict(checkpoint["state_dict"])

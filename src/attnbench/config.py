@@ -1,0 +1,288 @@
+"""Structured-config schemas: every leaf config is checked at compose time, so a mistyped key fails
+before training starts, with the key's name in the message.
+
+Each YAML option extends its schema through its defaults list, e.g. ``conf/encoder/bilstm.yaml``
+starts with ``defaults: [/schema/encoder/bilstm@_here_, _self_]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+
+# ---- data -----------------------------------------------------------------------------------
+
+
+@dataclass
+class DataConfig:
+    _target_: str = "attnbench.data.TextClassificationDataModule"
+    name: str = "bbc_news"
+    source: str = "bbc_news"
+    path: str | None = None
+    split_seed: int = 1234
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    tokenizer: str = "word"
+    lowercase: bool = True
+    max_vocab: int = 30000
+    min_freq: int = 2
+    max_length: int = 400
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    bucket: bool = True
+    num_workers: int = 0
+    seed: int = 0
+
+
+# ---- encoders -------------------------------------------------------------------------------
+
+
+@dataclass
+class BiLSTMConfig:
+    name: str = "bilstm"
+    hidden_size: int = 128
+    num_layers: int = 1
+    dropout: float = 0.0
+    implementation: str = "auto"  # auto | packed | reverse
+
+
+@dataclass
+class Conv1DConfig:
+    name: str = "conv1d"
+    filters: int = 128
+    kernel_size: int = 5
+    num_layers: int = 1
+    activation: str = "relu"
+    dropout: float = 0.0
+
+
+# ---- aggregators ----------------------------------------------------------------------------
+
+
+@dataclass
+class NoAttentionConfig:
+    name: str = "none"
+
+
+@dataclass
+class AttentionConfig:
+    name: str = "attention"
+    score: str = "additive"
+    alignment: str = "soft"
+    query: str = "learned"
+    hidden_size: int = 128
+    hops: int = 1
+
+
+@dataclass
+class PoolingConfig:
+    mode: str = "last"
+
+
+# ---- model ----------------------------------------------------------------------------------
+
+
+@dataclass
+class OptimizerConfig:
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    amsgrad: bool = False
+
+
+@dataclass
+class SchedulerConfig:
+    name: str = "none"  # none | cosine | plateau
+    warmup_fraction: float = 0.0
+    factor: float = 0.5
+    patience: int = 1
+
+
+@dataclass
+class ModelConfig:
+    _target_: str = "attnbench.models.TextClassifier"
+    _recursive_: bool = False
+    embedding_dim: int = 128
+    embedding_dropout: float = 0.0
+    dropout: float = 0.3
+    encoder: Any = "${encoder}"
+    attention: Any = "${attention}"
+    pooling: Any = "${pooling}"
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+
+
+# ---- trainer --------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainerConfig:
+    """Arguments of ``pytorch_lightning.Trainer`` (add others with ``+trainer.<arg>=...``)."""
+
+    accelerator: str = "auto"
+    devices: Any = "auto"
+    strategy: Any = "auto"
+    num_nodes: int = 1
+    precision: Any = "32-true"
+    max_epochs: int = 10
+    min_epochs: int | None = None
+    max_steps: int = -1
+    max_time: str | None = None
+    gradient_clip_val: float | None = 1.0
+    accumulate_grad_batches: int = 1
+    deterministic: Any = False
+    benchmark: bool | None = None
+    log_every_n_steps: int = 10
+    check_val_every_n_epoch: int | None = 1
+    val_check_interval: Any = None
+    num_sanity_val_steps: int = 2
+    fast_dev_run: Any = False
+    limit_train_batches: Any = None
+    limit_val_batches: Any = None
+    limit_test_batches: Any = None
+    overfit_batches: Any = 0.0
+    use_distributed_sampler: bool = False  # our batch sampler shards by rank itself
+    sync_batchnorm: bool = False
+    enable_model_summary: bool = True
+
+
+# ---- loggers & callbacks --------------------------------------------------------------------
+
+
+@dataclass
+class WandbConfig:
+    _target_: str = "attnbench.loggers.wandb_logger"
+    project: str = "attnbench"
+    entity: str | None = None
+    group: str | None = None
+    job_type: str = "train"
+    name: str | None = None
+    tags: list[str] = field(default_factory=list)
+    mode: str = "auto"  # auto (online with credentials, else offline) | online | offline | disabled
+    save_dir: str = "${paths.output_dir}"
+    log_model: bool = False
+    init_timeout: float = 60.0
+
+
+@dataclass
+class CSVConfig:
+    _target_: str = "pytorch_lightning.loggers.CSVLogger"
+    save_dir: str = "${paths.output_dir}"
+    name: str = "csv"
+    version: str = ""
+
+
+@dataclass
+class TensorBoardConfig:
+    _target_: str = "pytorch_lightning.loggers.TensorBoardLogger"
+    save_dir: str = "${paths.output_dir}"
+    name: str = "tensorboard"
+    version: str = ""
+    default_hp_metric: bool = False
+
+
+@dataclass
+class ModelCheckpointConfig:
+    _target_: str = "pytorch_lightning.callbacks.ModelCheckpoint"
+    dirpath: str = "${paths.output_dir}/checkpoints"
+    filename: str = "epoch{epoch:03d}-val_acc{val/acc:.4f}"
+    monitor: str = "val/acc"
+    mode: str = "max"
+    save_top_k: int = 1
+    save_last: bool = True
+    auto_insert_metric_name: bool = False
+    verbose: bool = False
+
+
+@dataclass
+class EarlyStoppingConfig:
+    _target_: str = "pytorch_lightning.callbacks.EarlyStopping"
+    monitor: str = "val/acc"
+    mode: str = "max"
+    patience: int = 3
+    min_delta: float = 0.0
+    verbose: bool = False
+
+
+@dataclass
+class RichProgressBarConfig:
+    _target_: str = "pytorch_lightning.callbacks.RichProgressBar"
+    leave: bool = False
+
+
+@dataclass
+class LearningRateMonitorConfig:
+    _target_: str = "pytorch_lightning.callbacks.LearningRateMonitor"
+    logging_interval: str = "epoch"
+
+
+@dataclass
+class PathsConfig:
+    root_dir: str = "${oc.env:ATTNBENCH_ROOT,.}"
+    log_dir: str = "${paths.root_dir}/logs"
+    output_dir: str = "${hydra:runtime.output_dir}"
+    results_dir: str = "${paths.root_dir}/results"
+
+
+# ---- top level ------------------------------------------------------------------------------
+
+
+@dataclass
+class RunConfig:
+    """Top-level keys. Groups are typed ``Any`` here; their own schemas check them."""
+
+    data: Any = None
+    encoder: Any = None
+    attention: Any = None
+    pooling: Any = None
+    model: Any = None
+    trainer: Any = None
+    logger: Any = field(default_factory=dict)
+    callbacks: Any = field(default_factory=dict)
+    paths: Any = None
+    experiment: Any = None
+    debug: Any = None
+    seed: int = 42
+    tags: list[str] = field(default_factory=list)
+    task_name: str = "train"
+    train: bool = True
+    test: bool = True
+    ckpt_path: str | None = None  # train: resume from it; eval: the checkpoint to evaluate
+    torch_threads: int | None = None
+
+
+SCHEMAS: dict[str, dict[str, type]] = {
+    "data": {"text": DataConfig},
+    "encoder": {"bilstm": BiLSTMConfig, "conv1d": Conv1DConfig},
+    "attention": {"none": NoAttentionConfig, "attention": AttentionConfig},
+    "pooling": {"pooling": PoolingConfig},
+    "model": {"classifier": ModelConfig},
+    "trainer": {"trainer": TrainerConfig},
+    "logger": {"wandb": WandbConfig, "csv": CSVConfig, "tensorboard": TensorBoardConfig},
+    "callbacks": {
+        "model_checkpoint": ModelCheckpointConfig,
+        "early_stopping": EarlyStoppingConfig,
+        "rich_progress_bar": RichProgressBarConfig,
+        "lr_monitor": LearningRateMonitorConfig,
+    },
+    "paths": {"paths": PathsConfig},
+}
+
+
+def register_configs() -> None:
+    """Store the schemas under ``schema/<group>/<name>`` and the top level as ``run_schema``."""
+    cs = ConfigStore.instance()
+    cs.store(name="run_schema", node=RunConfig)
+    for group, options in SCHEMAS.items():
+        for name, node in options.items():
+            cs.store(group=f"schema/{group}", name=name, node=node)
+
+
+def config_dir() -> Path:
+    """The ``conf/`` tree: inside the installed package (wheel) or at the repository root (editable)."""
+    packaged = Path(__file__).parent / "conf"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "conf"

@@ -1,0 +1,114 @@
+"""Batches of padded token ids, and a length-bucketed batch sampler."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset, Sampler
+
+from attnbench.data.tokenize import PAD_ID
+
+
+@dataclass
+class TextBatch:
+    """One batch. ``ids``/``mask``: [B, T] (T = longest in batch); ``lengths``, ``labels``, ``index``: [B]."""
+
+    ids: Tensor
+    lengths: Tensor
+    mask: Tensor
+    labels: Tensor
+    index: Tensor
+
+    def __len__(self) -> int:
+        return self.ids.shape[0]
+
+
+class EncodedTexts(Dataset):
+    """Token-id sequences with their labels; item ``i`` is ``(ids_i, label_i, i)``."""
+
+    def __init__(self, ids: list[list[int]], labels: Sequence[int]) -> None:
+        self.ids = [torch.tensor(x, dtype=torch.long) for x in ids]
+        self.labels = torch.as_tensor(list(labels), dtype=torch.long)
+        self.lengths = [len(x) for x in ids]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, int, int]:
+        return self.ids[i], int(self.labels[i]), i
+
+
+def collate(items: list[tuple[Tensor, int, int]]) -> TextBatch:
+    seqs, labels, index = zip(*items, strict=True)
+    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
+    ids = torch.nn.utils.rnn.pad_sequence(list(seqs), batch_first=True, padding_value=PAD_ID)
+    mask = torch.arange(ids.shape[1])[None, :] < lengths[:, None]
+    return TextBatch(ids, lengths, mask, torch.tensor(labels), torch.tensor(index))
+
+
+class BucketBySequenceLength(Sampler[list[int]]):
+    """Batches of similar length, so little compute goes to padding.
+
+    Each epoch: shuffle all indices (seeded by ``seed + epoch``), cut them into pools of
+    ``pool_batches * batch_size``, sort each pool by length, cut pools into batches and shuffle the
+    batch order. Every example appears exactly once per epoch. With ``shuffle=False`` batches are
+    taken from the examples sorted by length (deterministic; used for evaluation).
+
+    Under data parallelism each of ``num_replicas`` ranks takes every ``num_replicas``-th batch.
+    """
+
+    DEFAULT_POOL_BATCHES = 50
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        pool_batches: int = DEFAULT_POOL_BATCHES,
+        num_replicas: int = 1,
+        rank: int = 0,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.lengths = torch.as_tensor(list(lengths))
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.pool_batches = pool_batches
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _batches(self) -> list[list[int]]:
+        n = len(self.lengths)
+        if not self.shuffle:
+            order = torch.argsort(self.lengths, descending=True, stable=True)
+            return [order[i : i + self.batch_size].tolist() for i in range(0, n, self.batch_size)]
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        perm = torch.randperm(n, generator=g)
+        pool = self.pool_batches * self.batch_size
+        batches: list[list[int]] = []
+        for start in range(0, n, pool):
+            chunk = perm[start : start + pool]
+            chunk = chunk[torch.argsort(self.lengths[chunk], descending=True, stable=True)]
+            batches += [chunk[i : i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size)]
+        return [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from self._batches()[self.rank :: self.num_replicas]
+
+    def __len__(self) -> int:
+        n, bs = len(self.lengths), self.batch_size
+        if self.shuffle:  # full pools hold pool_batches batches each; the last pool may be partial
+            pool = self.pool_batches * bs
+            n_batches = (n // pool) * self.pool_batches + -(-(n % pool) // bs)
+        else:
+            n_batches = -(-n // bs)
+        return len(range(self.rank, n_batches, self.num_replicas))

@@ -1,0 +1,162 @@
+"""Sequence encoders. Each maps embeddings [B, T, E] + lengths [B] to an :class:`EncoderOutput`.
+
+Outputs at valid positions never depend on how much padding follows them: padded positions are
+zeroed, and every computation at a valid position reads valid positions only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+
+@dataclass
+class EncoderOutput:
+    """``states``: [B, T, D], zero at padding. ``final``: [B, D], a whole-sequence summary."""
+
+    states: Tensor
+    final: Tensor
+
+
+def reverse_within_length(x: Tensor, lengths: Tensor) -> Tensor:
+    """Reverse each sequence of ``x`` [B, T, ...] within its own length; padding stays at the end."""
+    t = torch.arange(x.shape[1], device=x.device)[None, :]
+    lengths = lengths.to(x.device)[:, None]
+    idx = torch.where(t < lengths, lengths - 1 - t, t)  # [B, T]
+    idx = idx.view(*idx.shape, *([1] * (x.dim() - 2))).expand_as(x)
+    return x.gather(1, idx)
+
+
+def last_valid(states: Tensor, lengths: Tensor) -> Tensor:
+    """``states[b, lengths[b] - 1]`` for each b: [B, T, D] → [B, D]."""
+    idx = (lengths.to(states.device) - 1).clamp(min=0)
+    return states[torch.arange(states.shape[0], device=states.device), idx]
+
+
+class BiLSTMEncoder(nn.Module):
+    """Bidirectional LSTM, exact under any padding.
+
+    The parameters are those of one ``nn.LSTM(bidirectional=True)``, run one of two ways:
+
+    * ``packed``: ``pack_padded_sequence`` through the module (cuDNN handles this well on GPU);
+    * ``reverse``: per layer, the forward direction runs on the dense padded batch (a valid position
+      only reads earlier positions), and the backward direction runs forward over each sequence
+      reversed within its own length, then is flipped back. Both use the dense fast path; measured
+      fastest on CPU (see ``benchmarks/bilstm_padding.py``).
+    * ``auto``: ``packed`` on CUDA, ``reverse`` elsewhere.
+
+    ``final`` is the forward state at the last token concatenated with the backward state at the first.
+    Output dimension: ``2 * hidden_size``.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        implementation: str = "auto",
+    ) -> None:
+        super().__init__()
+        if implementation not in ("auto", "packed", "reverse"):
+            raise ValueError(f"encoder.implementation={implementation!r}; use auto, packed or reverse")
+        self.hidden_size, self.num_layers, self.implementation = hidden_size, num_layers, implementation
+        self.dropout = dropout
+        self.lstm = nn.LSTM(
+            input_size, hidden_size, num_layers, batch_first=True, bidirectional=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        self.output_size = 2 * hidden_size
+
+    def _mode(self, device: torch.device) -> str:
+        if self.implementation != "auto":
+            return self.implementation
+        return "packed" if device.type == "cuda" else "reverse"
+
+    def forward(self, x: Tensor, lengths: Tensor, mask: Tensor) -> EncoderOutput:
+        if self._mode(x.device) == "packed":
+            states = self._packed(x, lengths)
+        else:
+            states = self._reverse(x, lengths)
+        states = states * mask[..., None].to(states.dtype)
+        h = self.hidden_size
+        final = torch.cat([last_valid(states[..., :h], lengths), states[:, 0, h:]], dim=-1)
+        return EncoderOutput(states, final)
+
+    def _packed(self, x: Tensor, lengths: Tensor) -> Tensor:
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = self.lstm(packed)
+        states, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        return states
+
+    def _direction(self, x: Tensor, layer: int, suffix: str) -> Tensor:
+        lstm = self.lstm
+        params = [getattr(lstm, f"{name}_l{layer}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        zeros = x.new_zeros(1, x.shape[0], self.hidden_size)
+        out, _, _ = torch.lstm(x, (zeros, zeros), params, True, 1, 0.0, self.training, False, True)
+        return out
+
+    def _reverse(self, x: Tensor, lengths: Tensor) -> Tensor:
+        for layer in range(self.num_layers):
+            if layer > 0 and self.dropout > 0:
+                x = nn.functional.dropout(x, self.dropout, self.training)
+            fwd = self._direction(x, layer, "")
+            bwd = reverse_within_length(self._direction(reverse_within_length(x, lengths), layer, "_reverse"), lengths)
+            x = torch.cat([fwd, bwd], dim=-1)
+        return x
+
+
+class Conv1DEncoder(nn.Module):
+    """Keras-style ``Conv1D(filters, kernel_size, padding='same')`` stack, masked.
+
+    'same' pads ``(k - 1) // 2`` zeros on the left and the rest on the right, as Keras does. Inputs
+    and outputs are zeroed at padding positions, so a valid position sees exactly the zeros 'same'
+    padding would give it, however much padding the batch has. ``final`` is the state at the last
+    valid position. Output dimension: ``filters``.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        filters: int = 128,
+        kernel_size: int = 5,
+        num_layers: int = 1,
+        activation: str = "relu",
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "linear": nn.Identity}
+        if activation not in acts:
+            raise ValueError(f"encoder.activation={activation!r}; use one of {sorted(acts)}")
+        self.pad = ((kernel_size - 1) // 2, kernel_size - 1 - (kernel_size - 1) // 2)
+        self.convs = nn.ModuleList(
+            nn.Conv1d(input_size if i == 0 else filters, filters, kernel_size) for i in range(num_layers)
+        )
+        self.act = acts[activation]()
+        self.dropout = nn.Dropout(dropout)
+        self.output_size = filters
+
+    def forward(self, x: Tensor, lengths: Tensor, mask: Tensor) -> EncoderOutput:
+        keep = mask[:, None, :].to(x.dtype)  # [B, 1, T]
+        h = x.transpose(1, 2) * keep
+        for i, conv in enumerate(self.convs):
+            if i > 0:
+                h = self.dropout(h)
+            h = self.act(conv(nn.functional.pad(h, self.pad))) * keep
+        states = h.transpose(1, 2)
+        return EncoderOutput(states, last_valid(states, lengths))
+
+
+ENCODERS = {"bilstm": BiLSTMEncoder, "conv1d": Conv1DEncoder}
+
+
+def build_encoder(spec: dict, input_size: int) -> nn.Module:
+    """Build an encoder from its config (``name`` + constructor arguments)."""
+    spec = dict(spec)
+    name = spec.pop("name")
+    if name not in ENCODERS:
+        raise ValueError(f"encoder.name={name!r} is unknown; available: {sorted(ENCODERS)}")
+    return ENCODERS[name](input_size=input_size, **spec)

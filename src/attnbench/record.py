@@ -1,0 +1,81 @@
+"""The run record: ``<run_dir>/run.json``, one per run, the same shape for train and eval."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+RUN_FILE = "run.json"
+
+
+def environment() -> dict[str, str]:
+    def version(pkg: str) -> str:
+        try:
+            return metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "lightning": version("pytorch-lightning"),
+        "hydra": version("hydra-core"),
+        "attnbench": version("attnbench"),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": str(os.cpu_count()),
+        "cuda": torch.version.cuda or "none",
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+    }
+
+
+def git_sha(path: str | Path | None = None) -> str | None:
+    """The commit of the code (``+dirty`` when the working tree has changes), or None outside git."""
+    where = Path(path) if path else Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=where, capture_output=True,
+            text=True, timeout=10, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return sha + ("+dirty" if dirty else "")
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def write_run_record(run_dir: str | Path, record: dict[str, Any]) -> Path:
+    """Write ``run.json``; a previous record in the same directory is kept as ``run.<n>.json``."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / RUN_FILE
+    if path.exists():
+        n = 1
+        while (run_dir / f"run.{n}.json").exists():
+            n += 1
+        os.replace(path, run_dir / f"run.{n}.json")
+    write_json_atomic(path, record)
+    return path
+
+
+def read_run_record(path: str | Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())
+
+
+def python_executable() -> str:
+    return sys.executable

@@ -1,0 +1,160 @@
+"""One run: compose config → data → model → Lightning Trainer → fit/test → ``run.json``.
+
+``attnbench-train [overrides]`` (or ``python -m attnbench.train``) runs one configuration;
+``attnbench-train -m encoder=bilstm,conv1d attention=none,additive`` sweeps a grid.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.loggers import Logger, WandbLogger
+from pytorch_lightning.utilities import rank_zero_only
+
+from attnbench.checkpoints import load_checkpoint, restore_for_eval
+from attnbench.config import config_dir, register_configs
+from attnbench.models import count_parameters
+from attnbench.record import environment, git_sha, write_run_record
+
+log = logging.getLogger(__name__)
+
+register_configs()
+
+
+def build_loggers(cfg: DictConfig | None) -> list[Logger]:
+    return [instantiate(c) for c in (cfg or {}).values() if c is not None and "_target_" in c]
+
+
+def build_callbacks(cfg: DictConfig | None, has_logger: bool) -> list[pl.Callback]:
+    callbacks = []
+    for name, c in (cfg or {}).items():
+        if c is None or "_target_" not in c:
+            continue
+        if name == "lr_monitor" and not has_logger:
+            log.warning("callbacks.lr_monitor needs a logger; skipped because logger=none")
+            continue
+        callbacks.append(instantiate(c))
+    return callbacks
+
+
+def _metric(value: Any) -> float:
+    return float(value.item() if isinstance(value, torch.Tensor) else value)
+
+
+def _summarize_loggers(loggers: list[Logger], summary: dict[str, float], step: int, status: str) -> None:
+    """Put the run.json summary in every logger, then close them (one W&B run per job)."""
+    for lg in loggers:
+        try:
+            if isinstance(lg, WandbLogger):
+                lg.experiment.summary.update(summary)
+            else:
+                lg.log_metrics(summary, step=step)
+            lg.finalize(status)
+        finally:
+            if isinstance(lg, WandbLogger):
+                lg.experiment.finish(exit_code=0 if status == "success" else 1)
+
+
+def run(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> dict[str, Any]:
+    """Train and/or test one configuration; returns the run record also written to ``run.json``.
+
+    ``extra_callbacks`` are added to the configured callbacks (for programmatic use and tests).
+    """
+    run_dir = Path(cfg.paths.output_dir)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    record: dict[str, Any] = {
+        "status": "running", "config": resolved, "metrics": {}, "timings": {}, "params": None,
+        "checkpoint": None, "run_dir": str(run_dir), "env": environment(), "git_sha": git_sha(),
+    }
+    loggers: list[Logger] = []
+    trainer: pl.Trainer | None = None
+    started = time.perf_counter()
+    try:
+        if cfg.torch_threads:
+            torch.set_num_threads(int(cfg.torch_threads))
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+
+        t0 = time.perf_counter()
+        dm = instantiate(cfg.data)
+        checkpoint = None
+        if not cfg.train:
+            if not cfg.ckpt_path:
+                raise ValueError("train=false needs ckpt_path=<checkpoint> to evaluate")
+            checkpoint = load_checkpoint(cfg.ckpt_path)
+            restore_for_eval(dm, checkpoint)
+        dm.setup("fit")
+        record["timings"]["data_s"] = time.perf_counter() - t0
+        record["data"] = dm.summary
+
+        model = instantiate(cfg.model, vocab_size=dm.vocab_size, num_classes=dm.num_classes)
+        if checkpoint is not None:
+            restore_for_eval(model, checkpoint, ckpt_path=cfg.ckpt_path)
+            record["checkpoint"] = str(Path(cfg.ckpt_path).resolve())
+        record["params"] = count_parameters(model)
+
+        loggers = build_loggers(cfg.get("logger"))
+        callbacks = build_callbacks(cfg.get("callbacks"), has_logger=bool(loggers)) + list(extra_callbacks or [])
+        trainer = pl.Trainer(
+            **OmegaConf.to_container(cfg.trainer, resolve=True),
+            logger=loggers or False,
+            callbacks=callbacks,
+            default_root_dir=str(run_dir),
+        )
+        for lg in loggers:
+            lg.log_hyperparams(resolved)
+
+        metrics: dict[str, float] = {}
+        if cfg.train:
+            t0 = time.perf_counter()
+            trainer.fit(model, datamodule=dm, ckpt_path=cfg.ckpt_path, weights_only=True)
+            record["timings"]["fit_s"] = time.perf_counter() - t0
+            record["epochs"] = trainer.current_epoch
+            metrics.update({k: _metric(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
+            ckpt_cb = trainer.checkpoint_callback
+            if ckpt_cb is not None and ckpt_cb.best_model_path:
+                record["checkpoint"] = str(Path(ckpt_cb.best_model_path).resolve())
+                if ckpt_cb.best_model_score is not None:
+                    metrics["val/acc"] = _metric(ckpt_cb.best_model_score)
+        if cfg.test:
+            t0 = time.perf_counter()
+            best = record["checkpoint"] if cfg.train else None
+            trainer.test(model, datamodule=dm, ckpt_path=best, weights_only=True, verbose=False)
+            record["timings"]["test_s"] = time.perf_counter() - t0
+            metrics.update({k: _metric(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
+        record["metrics"] = dict(sorted(metrics.items()))
+        record["status"] = "completed"
+    except BaseException as err:
+        record["status"] = "failed"
+        record["error"] = f"{type(err).__name__}: {err}"
+        record["traceback"] = traceback.format_exc()
+        raise
+    finally:
+        record["timings"]["total_s"] = time.perf_counter() - started
+        if rank_zero_only.rank == 0:
+            path = write_run_record(run_dir, record)
+            log.info("run record: %s", path)
+            summary = {**record["metrics"], "params": record["params"] or 0,
+                       **{f"timings/{k}": v for k, v in record["timings"].items()}}
+            status = "success" if record["status"] == "completed" else "failed"
+            _summarize_loggers(loggers, summary, trainer.global_step if trainer else 0, status)
+    return record
+
+
+@hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> float | None:
+    """Console entry point; returns the best ``val/acc`` for Hydra sweepers that optimise it."""
+    record = run(cfg)
+    return record["metrics"].get("val/acc")
+
+
+if __name__ == "__main__":
+    main()
