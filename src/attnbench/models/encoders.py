@@ -77,10 +77,7 @@ class BiLSTMEncoder(nn.Module):
         return "packed" if device.type == "cuda" else "reverse"
 
     def forward(self, x: Tensor, lengths: Tensor, mask: Tensor) -> EncoderOutput:
-        if self._mode(x.device) == "packed":
-            states = self._packed(x, lengths)
-        else:
-            states = self._reverse(x, lengths)
+        states = self._packed(x, lengths) if self._mode(x.device) == "packed" else self._reverse(x, lengths)
         states = states * mask[..., None].to(states.dtype)
         h = self.hidden_size
         final = torch.cat([last_valid(states[..., :h], lengths), states[:, 0, h:]], dim=-1)
