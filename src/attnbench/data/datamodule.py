@@ -116,7 +116,8 @@ class TextClassificationDataModule(pl.LightningDataModule):
             summary[f"{name}/truncated"] = float(np.mean(full > self.max_length))
             summary[f"{name}/oov_rate"] = sum(x.count(UNK_ID) for x in ids) / max(n_tokens, 1)
         self.summary = summary
-        log.info("data %s: %s", self.source, {k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()})
+        shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()}
+        log.info("data %s: %s", self.source, shown)
 
     @property
     def vocab_size(self) -> int:

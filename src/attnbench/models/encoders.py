@@ -90,8 +90,8 @@ class BiLSTMEncoder(nn.Module):
         return states
 
     def _direction(self, x: Tensor, layer: int, suffix: str) -> Tensor:
-        lstm = self.lstm
-        params = [getattr(lstm, f"{name}_l{layer}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        params = [getattr(self.lstm, f"{name}_l{layer}{suffix}") for name in names]
         zeros = x.new_zeros(1, x.shape[0], self.hidden_size)
         out, _, _ = torch.lstm(x, (zeros, zeros), params, True, 1, 0.0, self.training, False, True)
         return out
