@@ -118,12 +118,13 @@ def run(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> di
             trainer.fit(model, datamodule=dm, ckpt_path=cfg.ckpt_path, weights_only=True)
             record["timings"]["fit_s"] = time.perf_counter() - t0
             record["epochs"] = trainer.current_epoch
-            metrics.update({k: _metric(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
             ckpt_cb = trainer.checkpoint_callback
             if ckpt_cb is not None and ckpt_cb.best_model_path:
                 record["checkpoint"] = str(Path(ckpt_cb.best_model_path).resolve())
-                if ckpt_cb.best_model_score is not None:
-                    metrics["val/acc"] = _metric(ckpt_cb.best_model_score)
+                # val metrics of the checkpoint that is tested, not of the last epoch
+                trainer.validate(model, datamodule=dm, ckpt_path=record["checkpoint"], weights_only=True,
+                                 verbose=False)
+            metrics.update({k: _metric(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
         if cfg.test:
             t0 = time.perf_counter()
             best = record["checkpoint"] if cfg.train else None

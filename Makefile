@@ -1,0 +1,35 @@
+# attnbench — `make demo` runs the main job, `make test` the tests. Both set up .venv first (idempotent).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# The CPU build of torch. GPU users: install the CUDA build of torch 2.13.0 into .venv first (README).
+TORCH  ?= torch==2.13.0
+
+.PHONY: install demo test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+demo: install
+	$(BIN)/attnbench-demo
+
+# pytest exits 5 when it collected no test: that is a failure too.
+test: install
+	@$(BIN)/python -m pytest -n 2 --dist loadgroup; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/bilstm_padding.py
+
+clean:
+	rm -rf logs .pytest_cache
