@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sweep-dir", default=None, help="Hydra sweep dir (default: logs/demo/multiruns/<time>)")
     p.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. trainer.max_epochs=2")
     args = p.parse_args(argv)
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 120)
 
     sweep_dir = Path(args.sweep_dir or f"logs/demo/multiruns/{time.strftime('%Y-%m-%d_%H-%M-%S')}")
     cmd = [sys.executable, "-m", "attnbench.train", "-m", "experiment=demo", "attention=none,additive",
