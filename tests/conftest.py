@@ -1,43 +1,20 @@
-"""Shared fixtures: an isolated environment (no W&B credentials, no network, all files under tmp),
-in-process Hydra composition, CLI runs as subprocesses, and the BBC News data loaded once per session.
-"""
+"""Fixtures: every test runs in an isolated environment (no W&B credentials, so no network; all files
+under tmp_path; a clean Hydra); one CLI training run and the BBC News data are shared per session."""
 
 from __future__ import annotations
 
 import json
-import math
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
-from attnbench.config import config_dir, register_configs
-
-register_configs()  # attnbench.train does this at import; composition tests may not import it
-
-CONF = config_dir()
-
-# Small enough that a run is data loading plus a few hundred milliseconds of training.
-TINY_OVERRIDES = [
-    "trainer=cpu",
-    "data.max_length=32",
-    "data.max_vocab=2000",
-    "model.embedding_dim=16",
-]
-# Group-specific sizes are set after composition when the chosen option has the key (see `shrink`),
-# so new encoder/attention options are covered without editing this list.
-TINY_SIZES = {"encoder": {"hidden_size": 16, "filters": 16}, "attention": {"hidden_size": 16}}
-
-EXPECTED_METRICS = ("val/acc", "val/f1_macro", "val/loss", "test/acc", "test/f1_macro", "test/loss")
+from .helpers import CLI_TRAIN_OVERRIDES, compose_config, isolated_env_vars, run_cli, subprocess_env, train_command
 
 # One torch thread: the models here are tiny, so threads only add synchronisation, and on a busy
 # 2-core machine OpenMP spin-waits made a 20-step LSTM forward 300x slower with 2 threads (0.3 s vs 1 ms).
@@ -45,45 +22,13 @@ EXPECTED_METRICS = ("val/acc", "val/f1_macro", "val/loss", "test/acc", "test/f1_
 torch.set_num_threads(1)
 
 
-# ---- environment -----------------------------------------------------------------------------
-
-
-def isolated_env_vars(base: Path) -> dict[str, str | None]:
-    """Environment for a test: no W&B credentials (so mode=auto must choose offline), every W&B and
-    attnbench directory under ``base``. ``None`` means: remove the variable."""
-    wandb_home = base / "wandb-home"
-    env: dict[str, str | None] = {
-        "WANDB_API_KEY": None,
-        "WANDB_MODE": None,
-        "WANDB_BASE_URL": None,
-        "NETRC": str(base / "no-such-netrc"),
-        "WANDB_DIR": str(wandb_home / "dir"),
-        "WANDB_CACHE_DIR": str(wandb_home / "cache"),
-        "WANDB_CONFIG_DIR": str(wandb_home / "config"),
-        "WANDB_DATA_DIR": str(wandb_home / "data"),
-        "WANDB_ARTIFACT_DIR": str(wandb_home / "artifacts"),
-        "WANDB_SILENT": "true",
-        "ATTNBENCH_ROOT": str(base / "root"),
-        "HYDRA_FULL_ERROR": "1",
-        "OMP_NUM_THREADS": "1",  # CLI subprocesses: one torch thread too (see torch.set_num_threads below)
-        "MKL_NUM_THREADS": "1",
-    }
-    return env
-
-
-def subprocess_env(base: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    for key, value in isolated_env_vars(base).items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
-    return env
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist registers it too; registered here so --strict-markers holds without xdist
+    config.addinivalue_line("markers", "xdist_group(name): run in one worker under --dist loadgroup")
 
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every test: no W&B credentials or network, files only under tmp_path, a clean Hydra."""
     for key, value in isolated_env_vars(tmp_path).items():
         if value is None:
             monkeypatch.delenv(key, raising=False)
@@ -95,126 +40,41 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[No
     GlobalHydra.instance().clear()
 
 
-# ---- composition -----------------------------------------------------------------------------
+@pytest.fixture
+def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
+    """``make_cfg(*overrides, tiny=True, name="run", config_name="config")``: a composed config (tiny
+    sizes by default) whose run directory is ``tmp_path / name``."""
 
+    def make(*overrides: str, tiny: bool = True, name: str = "run", config_name: str = "config") -> DictConfig:
+        return compose_config(list(overrides), output_dir=tmp_path / name, config_name=config_name, tiny=tiny)
 
-def shrink(cfg: DictConfig) -> None:
-    """Tiny hidden sizes for whichever encoder/attention options were composed."""
-    with open_dict(cfg):
-        for group, sizes in TINY_SIZES.items():
-            for key, value in sizes.items():
-                if key in cfg[group]:
-                    cfg[group][key] = value
-
-
-def compose_config(
-    overrides: list[str] | None = None,
-    output_dir: str | Path | None = None,
-    config_name: str = "config",
-    tiny: bool = False,
-) -> DictConfig:
-    """Compose ``conf/<config_name>.yaml`` as the CLI would, minus the ``hydra`` node (which a
-    ``@hydra.main`` function never sees), with ``paths.output_dir`` set to ``output_dir``."""
-    overrides = [*(TINY_OVERRIDES if tiny else []), *(overrides or [])]
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
-    HydraConfig().set_config(cfg)
-    with open_dict(cfg):
-        if output_dir is not None:
-            cfg.paths.output_dir = str(output_dir)
-        del cfg.hydra
-    if tiny:
-        shrink(cfg)
-    return cfg
-
-
-def error_chain(err: BaseException | None) -> str:
-    """The messages of an exception and its causes: what the user reads in the traceback."""
-    parts = []
-    while err is not None:
-        parts.append(f"{type(err).__name__}: {err}")
-        err = err.__cause__ or err.__context__
-    return "\n".join(parts)
-
-
-# ---- run records and the CLI -----------------------------------------------------------------
-
-
-def read_record(run_dir: str | Path) -> dict[str, Any]:
-    path = Path(run_dir) / "run.json"
-    assert path.is_file(), f"no run.json in {run_dir}: {sorted(p.name for p in Path(run_dir).glob('*'))}"
-    return json.loads(path.read_text())
-
-
-def assert_completed(record: dict[str, Any], metrics: tuple[str, ...] = EXPECTED_METRICS) -> None:
-    assert record["status"] == "completed", record.get("error")
-    missing = [k for k in metrics if k not in record["metrics"]]
-    assert not missing, f"missing metrics {missing} in {record['metrics']}"
-    for key in metrics:
-        value = record["metrics"][key]
-        assert math.isfinite(value), f"{key}={value}"
-        if key.endswith(("/acc", "/f1_macro")):
-            assert 0.0 <= value <= 1.0, f"{key}={value}"
-    assert record["params"] and record["params"] > 0
-
-
-def run_cli(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run a command (``[executable, ...args]``), failing the test with its output if it fails."""
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, (
-        f"{' '.join(args)} exited {proc.returncode}\n--- stdout ---\n{proc.stdout[-4000:]}\n"
-        f"--- stderr ---\n{proc.stderr[-6000:]}"
-    )
-    return proc
-
-
-def train_command(*overrides: str) -> list[str]:
-    return [sys.executable, "-m", "attnbench.train", *overrides]
-
-
-def eval_command(*overrides: str) -> list[str]:
-    script = Path(sys.executable).parent / "attnbench-eval"  # the console script, as users run it
-    return [str(script), *overrides] if script.is_file() else [sys.executable, "-m", "attnbench.evaluate", *overrides]
-
-
-# The CLI training run shared by the eval and `hydra.run.dir` tests: debug=limit saves checkpoints.
-CLI_TRAIN_OVERRIDES = [*TINY_OVERRIDES, "encoder=bilstm", "encoder.hidden_size=16", "debug=limit", "logger=csv"]
+    return make
 
 
 @pytest.fixture(scope="session")
 def cli_trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One ``python -m attnbench.train ... hydra.run.dir=<dir>`` run per session.
+    """One ``python -m attnbench.train <CLI_TRAIN_OVERRIDES> hydra.run.dir=<dir>`` run per session.
 
-    Under pytest-xdist the workers share it through a file lock (the pattern in the xdist docs), so
-    the ~15 s run happens once.
+    Its tests are marked ``xdist_group("cli_trained_run")`` so ``--dist loadgroup`` (``make test``)
+    keeps them on one worker; with any other distribution the workers share the run through a file
+    lock (the pattern in the xdist docs), so it still happens once.
     """
     from filelock import FileLock  # a dependency of torch
 
     shared = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         shared = shared.parent  # the directory all workers' base temps live in
-    base = shared / "cli-trained-run"
     info_file = shared / "cli-trained-run.json"
     with FileLock(str(shared / "cli-trained-run.lock")):
         if info_file.is_file():
             return json.loads(info_file.read_text())
-        base.mkdir(parents=True, exist_ok=True)
-        run_dir = base / "run"
-        cwd = base / "cwd"
-        cwd.mkdir(exist_ok=True)
-        proc = run_cli(
-            train_command(*CLI_TRAIN_OVERRIDES, f"hydra.run.dir={run_dir}"), cwd=cwd, env=subprocess_env(base)
-        )
-        info = {
-            "run_dir": str(run_dir), "cwd": str(cwd), "base": str(base), "overrides": CLI_TRAIN_OVERRIDES,
-            "stdout_tail": proc.stdout[-2000:],
-        }
+        base = shared / "cli-trained-run"
+        run_dir, cwd = base / "run", base / "cwd"
+        cwd.mkdir(parents=True)
+        run_cli(train_command(*CLI_TRAIN_OVERRIDES, f"hydra.run.dir={run_dir}"), cwd=cwd, env=subprocess_env(base))
+        info = {"run_dir": str(run_dir), "cwd": str(cwd), "base": str(base), "overrides": CLI_TRAIN_OVERRIDES}
         info_file.write_text(json.dumps(info))
         return info
-
-
-# ---- data ------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -226,19 +86,9 @@ def bbc_corpus():
 
 @pytest.fixture(scope="session")
 def bbc_datamodule():
-    """The BBC News data module with the default data config (set up once; do not mutate)."""
+    """The BBC News data module with the default data config, set up once. Do not mutate."""
     from attnbench.data import TextClassificationDataModule
 
     dm = TextClassificationDataModule()
     dm.setup("fit")
     return dm
-
-
-@pytest.fixture
-def make_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
-    """``make_cfg(*overrides, tiny=True, name="run")``: a composed config writing to ``tmp_path/name``."""
-
-    def make(*overrides: str, tiny: bool = True, name: str = "run", config_name: str = "config") -> DictConfig:
-        return compose_config(list(overrides), output_dir=tmp_path / name, config_name=config_name, tiny=tiny)
-
-    return make

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from attnbench.data.batching import collate
 from attnbench.train import build_callbacks, build_loggers
 
-from .conftest import CONF, compose_config, error_chain
+from .helpers import CONF, compose_config, error_chain
 
 # ---- every option ------------------------------------------------------------------------------
 

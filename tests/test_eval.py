@@ -11,12 +11,13 @@ import pytest
 from attnbench.checkpoints import CheckpointMismatchError
 from attnbench.train import run
 
-from .conftest import assert_completed, error_chain, eval_command, read_record, run_cli, subprocess_env
+from .helpers import assert_completed, error_chain, eval_command, read_record, run_cli, subprocess_env
 
 TEST_METRICS = ("test/acc", "test/f1_macro", "test/loss")
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("cli_trained_run")
 def test_eval_reproduces_the_training_test_metrics(cli_trained_run, tmp_path: Path) -> None:
     trained = read_record(cli_trained_run["run_dir"])
     ckpt = trained["checkpoint"]
@@ -39,6 +40,7 @@ def test_eval_reproduces_the_training_test_metrics(cli_trained_run, tmp_path: Pa
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("cli_trained_run")
 def test_eval_with_a_different_model_config_fails(cli_trained_run, make_cfg, tmp_path: Path) -> None:
     ckpt = read_record(cli_trained_run["run_dir"])["checkpoint"]
     overrides = [o for o in cli_trained_run["overrides"] if not o.startswith(("encoder", "logger"))]

@@ -28,7 +28,7 @@ AGGREGATORS = {
     "additive-2hops": ({**ADDITIVE, "hops": 2}, {"mode": "last"}),
 }
 LENGTHS = (13, 1, 20, 7, 2)
-ORDER_FREE = {"none-last", "none-max"}  # no sum over positions: padding cannot change a single bit
+ORDER_FREE = {"none-last", "none-max"}  # no sum over positions
 
 
 def build(encoder: str, aggregator: str, seed: int = 0) -> TextClassifier:
@@ -73,12 +73,32 @@ def test_padding_does_not_change_the_logits(encoder: str, aggregator: str, lengt
     if agg_20.weights is not None:
         assert torch.equal(agg_20.weights[..., :length], agg_200.weights[..., :length])
         assert (agg_200.weights[..., length:] == 0).all()
-    if aggregator in ORDER_FREE:
+    if not known_inexact(encoder, aggregator):
         assert torch.equal(logits_20, logits_200)
-    else:
-        # Mean pooling and attention sum over all T positions (padding adds exact zeros), but the
-        # float reduction order of a sum depends on T: seen to differ in the last bit for conv1d.
+    else:  # see test_conv1d_sums_are_bitwise_padding_invariant
         torch.testing.assert_close(logits_20, logits_200, rtol=0, atol=1e-6)
+
+
+def known_inexact(encoder: str, aggregator: str) -> bool:
+    return encoder.startswith("conv1d") and aggregator not in ORDER_FREE
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="src bug: Conv1DEncoder returns states = h.transpose(1, 2), a non-contiguous view, and a sum over T "
+    "of it (mean pooling, the attention context) vectorises along T, so its rounding depends on the padded "
+    "width (logits differ by ~6e-8); `.contiguous()` makes them bitwise equal, as they are for the BiLSTM",
+)
+@pytest.mark.parametrize("aggregator", ["none-mean", "additive"])
+def test_conv1d_sums_are_bitwise_padding_invariant(aggregator: str) -> None:
+    model = build("conv1d-k3", aggregator)
+    with torch.no_grad():
+        differ = [
+            not torch.equal(model(*padded([s], 20)), model(*padded([s], 200)))
+            for seed in range(3)
+            for s in sequences(seed)
+        ]
+    assert not any(differ)
 
 
 @enc_params

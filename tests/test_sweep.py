@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import (
+from .helpers import (
     CLI_TRAIN_OVERRIDES,
     TINY_OVERRIDES,
     assert_completed,
@@ -45,6 +45,7 @@ def test_multirun_writes_one_record_per_job(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("cli_trained_run")
 def test_hydra_run_dir_is_honoured(cli_trained_run) -> None:
     run_dir = Path(cli_trained_run["run_dir"])
     record = read_record(run_dir)

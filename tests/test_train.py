@@ -11,7 +11,7 @@ import pytorch_lightning as pl
 
 from attnbench.train import run
 
-from .conftest import CONF, assert_completed, error_chain, read_record
+from .helpers import CONF, assert_completed, error_chain, read_record
 
 ENCODERS = sorted(p.stem for p in (CONF / "encoder").glob("*.yaml"))
 ATTENTIONS = sorted(p.stem for p in (CONF / "attention").glob("*.yaml") if p.stem != "none")

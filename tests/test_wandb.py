@@ -14,7 +14,7 @@ import pytorch_lightning as pl
 from attnbench.loggers import resolve_wandb_mode, wandb_credentials_present
 from attnbench.train import run
 
-from .conftest import assert_completed
+from .helpers import assert_completed, read_record
 
 
 class WandbProbe(pl.Callback):
@@ -75,14 +75,16 @@ def test_wandb_logs_offline_without_credentials(make_cfg, tmp_path: Path) -> Non
     assert wandb.run is None
 
 
-def test_wandb_run_is_finished_when_the_job_fails(make_cfg) -> None:
+def test_wandb_run_is_finished_when_the_job_fails(make_cfg, tmp_path: Path) -> None:
     """The run is finished even when the job fails after the logger started."""
     import wandb
 
-    cfg = make_cfg("logger=wandb", "debug=fdr", "+trainer.no_such_argument=1")  # pl.Trainer rejects it
-    with pytest.raises(TypeError, match="no_such_argument"):
+    cfg = make_cfg("logger=wandb", "debug=fdr", "trainer.precision=nonsense")  # pl.Trainer rejects it
+    with pytest.raises(ValueError, match="nonsense"):
         run(cfg)
     assert wandb.run is None
+    assert read_record(tmp_path / "run")["status"] == "failed"
+    assert list((tmp_path / "run" / "wandb").glob("offline-run-*/run-*.wandb"))
 
 
 @pytest.mark.parametrize(
