@@ -83,12 +83,6 @@ def known_inexact(encoder: str, aggregator: str) -> bool:
     return encoder.startswith("conv1d") and aggregator not in ORDER_FREE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: Conv1DEncoder returns states = h.transpose(1, 2), a non-contiguous view, and a sum over T "
-    "of it (mean pooling, the attention context) vectorises along T, so its rounding depends on the padded "
-    "width (logits differ by ~6e-8); `.contiguous()` makes them bitwise equal, as they are for the BiLSTM",
-)
 @pytest.mark.parametrize("aggregator", ["none-mean", "additive"])
 def test_conv1d_sums_are_bitwise_padding_invariant(aggregator: str) -> None:
     model = build("conv1d-k3", aggregator)

@@ -92,15 +92,14 @@ def test_ranks_share_the_batches(n: int, shuffle: bool) -> None:
     ]
     for r, batches in enumerate(per_rank):
         assert len(batches) == len(BucketBySequenceLength(lengths, 32, shuffle=shuffle, seed=1, num_replicas=2, rank=r))
-    assert Counter(i for batches in per_rank for b in batches for i in b) == Counter(range(n))
+    seen = Counter(i for batches in per_rank for b in batches for i in b)
+    if shuffle:  # training: ranks get equal step counts; at most one batch per extra rank repeats
+        assert set(seen) == set(range(n))
+        assert sum(seen.values()) - n <= 32 * (2 - 1)
+    else:  # evaluation: every example exactly once
+        assert seen == Counter(range(n))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: BucketBySequenceLength gives DDP ranks different numbers of training batches when the "
-    "batch count is odd (rank::num_replicas slicing); DDP then hangs on the extra step (seen: trainer=ddp "
-    "trainer.accelerator=cpu data.batch_size=200, 9 batches, hangs; data.batch_size=128, 14 batches, runs)",
-)
 def test_ranks_get_the_same_number_of_training_batches() -> None:
     lengths = random_lengths(70)  # 3 batches of <= 32
     counts = [len(BucketBySequenceLength(lengths, 32, shuffle=True, num_replicas=2, rank=r)) for r in range(2)]

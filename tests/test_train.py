@@ -86,12 +86,6 @@ def test_same_config_and_seed_give_identical_metrics(make_cfg, tmp_path: Path) -
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: Lightning calls set_epoch only on dataloader.sampler and dataloader.batch_sampler.sampler, "
-    "never on the batch sampler itself, so BucketBySequenceLength (passed as batch_sampler=) stays at epoch 0 "
-    "and every epoch sees the same batches in the same order",
-)
 def test_training_batches_change_every_epoch(make_cfg) -> None:
     recorder = BatchRecorder()
     record = run(make_cfg("encoder=conv1d", "debug=limit", "logger=none", "callbacks=none"), extra_callbacks=[recorder])

@@ -7,11 +7,15 @@ starts with ``defaults: [/schema/encoder/bilstm@_here_, _self_]``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import inspect
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from hydra.utils import get_object
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 # ---- data -----------------------------------------------------------------------------------
 
@@ -286,3 +290,68 @@ def config_dir() -> Path:
     """The ``conf/`` tree: inside the installed package (wheel) or at the repository root (editable)."""
     packaged = Path(__file__).parent / "conf"
     return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "conf"
+
+
+class ConfigKeyError(ValueError):
+    """A key that no schema or target accepts (typically added with ``+key=value``)."""
+
+
+def _option_schema(group: str, node: DictConfig) -> type | None:
+    options = SCHEMAS.get(group, {})
+    if group == "encoder":
+        return options.get(node.get("name"))
+    if group == "attention":
+        return options.get("none" if node.get("name") == "none" else "attention")
+    if group in ("data", "pooling", "model", "paths"):
+        return next(iter(options.values()))
+    return None
+
+
+def _check_target_keys(path: str, node: DictConfig) -> None:
+    """Every key of a ``_target_`` node must be a parameter of the target (unless it takes ``**kwargs``)."""
+    target = get_object(node._target_)
+    params = inspect.signature(target).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    for key in node:
+        if not str(key).startswith("_") and key not in params:
+            raise ConfigKeyError(
+                f"config key '{path}.{key}' is not an argument of {node._target_}; "
+                f"accepted: {', '.join(k for k in params if k != 'self')}"
+            )
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check keys that Hydra lets through (``+key=value`` opens the schemas) before anything runs.
+
+    Raises :class:`ConfigKeyError` naming the unknown key and what is accepted there.
+    """
+    allowed = {f.name for f in fields(RunConfig)} | {"hydra"}
+    for key in cfg:
+        if key not in allowed:
+            raise ConfigKeyError(f"unknown top-level config key '{key}'; accepted: {', '.join(sorted(allowed))}")
+    for group in ("data", "encoder", "attention", "pooling", "model", "paths"):
+        node = cfg.get(group)
+        schema = _option_schema(group, node) if isinstance(node, DictConfig) else None
+        if schema is None:
+            continue
+        try:
+            OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.to_container(node, resolve=False))
+        except OmegaConfBaseException as err:
+            key = getattr(err, "full_key", None) or getattr(err, "key", None) or "?"
+            raise ConfigKeyError(
+                f"config key '{group}.{key}' is not valid for {schema.__name__}: {str(err).splitlines()[0]}. "
+                f"Accepted keys: {', '.join(f.name for f in fields(schema))}"
+            ) from None
+    import pytorch_lightning as pl
+
+    trainer = cfg.get("trainer")
+    if isinstance(trainer, DictConfig):
+        params = inspect.signature(pl.Trainer.__init__).parameters
+        for key in trainer:
+            if key not in params:
+                raise ConfigKeyError(f"config key 'trainer.{key}' is not a pytorch_lightning.Trainer argument")
+    for group in ("logger", "callbacks"):
+        for name, node in (cfg.get(group) or {}).items():
+            if isinstance(node, DictConfig) and "_target_" in node:
+                _check_target_keys(f"{group}.{name}", node)

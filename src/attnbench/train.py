@@ -17,11 +17,12 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from attnbench.checkpoints import load_checkpoint, restore_for_eval
-from attnbench.config import config_dir, register_configs
+from attnbench.config import config_dir, register_configs, validate
 from attnbench.models import count_parameters
 from attnbench.record import environment, git_sha, write_run_record
 
@@ -79,6 +80,7 @@ def run(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> di
     trainer: pl.Trainer | None = None
     started = time.perf_counter()
     try:
+        validate(cfg)
         if cfg.torch_threads:
             torch.set_num_threads(int(cfg.torch_threads))
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -107,6 +109,8 @@ def run(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> di
             **OmegaConf.to_container(cfg.trainer, resolve=True),
             logger=loggers or False,
             callbacks=callbacks,
+            # no ModelCheckpoint configured (callbacks=none) means no checkpoints, not Lightning's default one
+            enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
             default_root_dir=str(run_dir),
         )
         for lg in loggers:
@@ -146,7 +150,12 @@ def run(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> di
             summary = {**record["metrics"], "params": record["params"] or 0,
                        **{f"timings/{k}": v for k, v in record["timings"].items()}}
             status = "success" if record["status"] == "completed" else "failed"
-            _summarize_loggers(loggers, summary, trainer.global_step if trainer else 0, status)
+            try:
+                _summarize_loggers(loggers, summary, trainer.global_step if trainer else 0, status)
+            except Exception:
+                if status == "success":
+                    raise
+                log.exception("closing the loggers failed too (after the run's own error, raised below)")
     return record
 
 

@@ -57,7 +57,10 @@ class BucketBySequenceLength(Sampler[list[int]]):
     batch order. Every example appears exactly once per epoch. With ``shuffle=False`` batches are
     taken from the examples sorted by length (deterministic; used for evaluation).
 
-    Under data parallelism each of ``num_replicas`` ranks takes every ``num_replicas``-th batch.
+    Under data parallelism each of ``num_replicas`` ranks takes every ``num_replicas``-th batch. For
+    training, the batch list is first extended by wrapping around to a multiple of ``num_replicas``,
+    so every rank runs the same number of steps (uneven counts deadlock DDP's gradient all-reduce);
+    evaluation batches are never duplicated.
     """
 
     DEFAULT_POOL_BATCHES = 50
@@ -86,6 +89,12 @@ class BucketBySequenceLength(Sampler[list[int]]):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    @property
+    def sampler(self) -> BucketBySequenceLength:
+        """Lightning calls ``set_epoch`` on ``dataloader.batch_sampler.sampler``, not on the batch
+        sampler itself; pointing that at ourselves gives every epoch its own batch order."""
+        return self
+
     def _batches(self) -> list[list[int]]:
         n = len(self.lengths)
         if not self.shuffle:
@@ -102,13 +111,15 @@ class BucketBySequenceLength(Sampler[list[int]]):
         return [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
 
     def __iter__(self) -> Iterator[list[int]]:
-        yield from self._batches()[self.rank :: self.num_replicas]
+        batches = self._batches()
+        if self.shuffle and len(batches) % self.num_replicas:
+            batches += batches[: self.num_replicas - len(batches) % self.num_replicas]
+        yield from batches[self.rank :: self.num_replicas]
 
     def __len__(self) -> int:
         n, bs = len(self.lengths), self.batch_size
         if self.shuffle:  # full pools hold pool_batches batches each; the last pool may be partial
             pool = self.pool_batches * bs
             n_batches = (n // pool) * self.pool_batches + -(-(n % pool) // bs)
-        else:
-            n_batches = -(-n // bs)
-        return len(range(self.rank, n_batches, self.num_replicas))
+            return -(-n_batches // self.num_replicas)
+        return len(range(self.rank, -(-n // bs), self.num_replicas))

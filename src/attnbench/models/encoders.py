@@ -143,7 +143,7 @@ class Conv1DEncoder(nn.Module):
             if i > 0:
                 h = self.dropout(h)
             h = self.act(conv(nn.functional.pad(h, self.pad))) * keep
-        states = h.transpose(1, 2)
+        states = h.transpose(1, 2).contiguous()  # sums over T then round the same for any padding
         return EncoderOutput(states, last_valid(states, lengths))
 
 
