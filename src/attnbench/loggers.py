@@ -54,7 +54,10 @@ def wandb_logger(
     a flaky network never stalls a sweep.
     """
     import wandb
+    from pytorch_lightning.utilities import rank_zero_only
 
+    if rank_zero_only.rank != 0:  # DDP workers: Lightning gives them a no-op experiment
+        return WandbLogger(project=project, save_dir=save_dir, log_model=log_model)
     resolved = resolve_wandb_mode(mode)
     Path(save_dir).mkdir(parents=True, exist_ok=True)
     if resolved == "online":
