@@ -31,20 +31,21 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def restore_for_eval(obj: pl.LightningModule | pl.LightningDataModule, checkpoint: dict[str, Any],
-                     ckpt_path: str | Path | None = None) -> None:
-    """Load the data state (tokenizer, labels) into a DataModule, or the weights into a model.
+def restore_data_state(dm: pl.LightningDataModule, checkpoint: dict[str, Any]) -> None:
+    """Give a DataModule the tokenizer and label names saved with the checkpoint (before ``setup``)."""
+    state = checkpoint.get(type(dm).__qualname__)
+    if state:
+        dm.load_state_dict(state)
 
-    A model whose hyperparameters differ from the checkpoint's raises :class:`CheckpointMismatchError`
-    listing every differing key (as ``model.<key>``) with both values.
+
+def load_weights(model: pl.LightningModule, checkpoint: dict[str, Any], ckpt_path: str | Path) -> None:
+    """Load the checkpoint's weights into ``model`` after checking the two were configured alike.
+
+    Raises :class:`CheckpointMismatchError` listing every differing hyperparameter (as
+    ``model.<key>``) with both values.
     """
-    if isinstance(obj, pl.LightningDataModule):
-        state = checkpoint.get(type(obj).__qualname__)
-        if state:
-            obj.load_state_dict(state)
-        return
     saved = _flatten(checkpoint.get("hyper_parameters", {}))
-    current = _flatten(dict(obj.hparams))
+    current = _flatten(dict(model.hparams))
     diffs = [
         f"model.{k}: checkpoint has {saved.get(k, '<absent>')!r}, config has {current.get(k, '<absent>')!r}"
         for k in sorted(set(saved) | set(current))
@@ -57,4 +58,4 @@ def restore_for_eval(obj: pl.LightningModule | pl.LightningDataModule, checkpoin
             + "\nFix: pass the overrides the checkpoint was trained with (its run directory's "
             ".hydra/overrides.yaml lists them)."
         )
-    obj.load_state_dict(checkpoint["state_dict"])
+    model.load_state_dict(checkpoint["state_dict"])

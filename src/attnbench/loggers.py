@@ -60,21 +60,15 @@ def wandb_logger(
         return WandbLogger(project=project, save_dir=save_dir, log_model=log_model)
     resolved = resolve_wandb_mode(mode)
     Path(save_dir).mkdir(parents=True, exist_ok=True)
+    init = {"project": project, "entity": entity, "group": group, "job_type": job_type, "name": name,
+            "tags": list(tags or []), "dir": save_dir, "reinit": "finish_previous"}
     if resolved == "online":
         try:
-            wandb.init(
-                project=project, entity=entity, group=group, job_type=job_type, name=name,
-                tags=list(tags or []), dir=save_dir, mode="online", reinit="finish_previous",
-                settings=wandb.Settings(init_timeout=init_timeout, silent=True),
-            )
+            wandb.init(**init, mode="online", settings=wandb.Settings(init_timeout=init_timeout, silent=True))
         except Exception as err:  # network or auth trouble: keep the run, log offline
             log.warning("W&B online init failed (%s); logging offline instead", err)
             resolved = "offline"
     if resolved != "online":
-        wandb.init(
-            project=project, entity=entity, group=group, job_type=job_type, name=name,
-            tags=list(tags or []), dir=save_dir, mode=resolved, reinit="finish_previous",
-            settings=wandb.Settings(silent=True),
-        )
+        wandb.init(**init, mode=resolved, settings=wandb.Settings(silent=True))
     # WandbLogger attaches to the active run created above (one run per job).
     return WandbLogger(project=project, save_dir=save_dir, log_model=log_model, experiment=wandb.run)

@@ -6,7 +6,6 @@ import json
 import os
 import platform
 import subprocess
-import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -75,7 +74,3 @@ def write_run_record(run_dir: str | Path, record: dict[str, Any]) -> Path:
 
 def read_run_record(path: str | Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text())
-
-
-def python_executable() -> str:
-    return sys.executable

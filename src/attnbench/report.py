@@ -30,23 +30,23 @@ def describe(config: dict[str, Any]) -> str:
     enc = {"bilstm": "BiLSTM", "conv1d": "Conv1D"}.get(config["encoder"]["name"], config["encoder"]["name"])
     att = config["attention"]
     if att["name"] == "none":
-        return f"{enc} ({config['pooling']['mode']}-state pooling)" if config["pooling"]["mode"] == "last" \
-            else f"{enc} ({config['pooling']['mode']} pooling)"
+        mode = config["pooling"]["mode"]
+        return f"{enc} ({'last-state' if mode == 'last' else mode} pooling)"
     hops = f", {att['hops']} hops" if att.get("hops", 1) > 1 else ""
     return f"{enc} + {att['score']} attention{hops}"
 
 
 @dataclass(frozen=True)
 class Column:
+    """One table column: ``record[section][key]`` (or ``record[key]`` without a section), formatted."""
+
     header: str
-    key: str  # "metrics.test/acc", "timings.fit_s", "params", ...
+    key: str
+    section: str | None = None
     fmt: str = "{:.4f}"
 
     def value(self, record: dict[str, Any]) -> Any:
-        node: Any = record
-        for part in self.key.split(".", 1) if self.key.startswith(("metrics.", "timings.")) else [self.key]:
-            node = node.get(part) if isinstance(node, dict) else None
-        return node
+        return (record.get(self.section) or {} if self.section else record).get(self.key)
 
     def text(self, record: dict[str, Any]) -> str:
         v = self.value(record)
@@ -54,12 +54,12 @@ class Column:
 
 
 DEMO_COLUMNS = [
-    Column("test acc", "metrics.test/acc"),
-    Column("test macro-F1", "metrics.test/f1_macro"),
-    Column("best val acc", "metrics.val/acc"),
-    Column("train time (s)", "timings.fit_s", "{:.1f}"),
-    Column("epochs", "epochs", "{}"),
-    Column("parameters", "params", "{:,}"),
+    Column("test acc", "test/acc", "metrics"),
+    Column("test macro-F1", "test/f1_macro", "metrics"),
+    Column("best val acc", "val/acc", "metrics"),
+    Column("train time (s)", "fit_s", "timings", "{:.1f}"),
+    Column("epochs", "epochs", fmt="{}"),
+    Column("parameters", "params", fmt="{:,}"),
 ]
 
 

@@ -21,7 +21,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
-from attnbench.checkpoints import load_checkpoint, restore_for_eval
+from attnbench.checkpoints import load_checkpoint, load_weights, restore_data_state
 from attnbench.config import config_dir, register_configs, validate
 from attnbench.models import count_parameters
 from attnbench.record import environment, git_sha, write_run_record
@@ -92,14 +92,14 @@ def run(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> di
             if not cfg.ckpt_path:
                 raise ValueError("train=false needs ckpt_path=<checkpoint> to evaluate")
             checkpoint = load_checkpoint(cfg.ckpt_path)
-            restore_for_eval(dm, checkpoint)
+            restore_data_state(dm, checkpoint)
         dm.setup("fit")
         record["timings"]["data_s"] = time.perf_counter() - t0
         record["data"] = dm.summary
 
         model = instantiate(cfg.model, vocab_size=dm.vocab_size, num_classes=dm.num_classes)
         if checkpoint is not None:
-            restore_for_eval(model, checkpoint, ckpt_path=cfg.ckpt_path)
+            load_weights(model, checkpoint, cfg.ckpt_path)
             record["checkpoint"] = str(Path(cfg.ckpt_path).resolve())
         record["params"] = count_parameters(model)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytorch_lightning as pl
@@ -124,8 +125,6 @@ class TextClassifier(pl.LightningModule):
 
 
 def _warmup_cosine(warmup: int, total: int):
-    import math
-
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
