@@ -49,7 +49,8 @@ class TextClassificationDataModule(pl.LightningDataModule):
 
     After :meth:`setup`, ``vocab_size``, ``num_classes`` and ``label_names`` describe the data.
     The fitted tokenizer and label names are saved in checkpoints (``state_dict``), so evaluation
-    of a checkpoint uses exactly the vocabulary it was trained with.
+    of a checkpoint uses exactly the vocabulary it was trained with. ``name`` only labels the data
+    config (reports, run records); ``source`` picks the loader.
     """
 
     def __init__(
