@@ -14,13 +14,24 @@ from attnbench.data.tokenize import PAD_ID
 
 @dataclass
 class TextBatch:
-    """One batch. ``ids``/``mask``: [B, T] (T = longest in batch); ``lengths``, ``labels``, ``index``: [B]."""
+    """One batch. ``ids``/``mask``: [B, T] (T = longest in batch); ``lengths``, ``labels``, ``index``: [B].
+
+    Text-pair data also fills ``pair_ids``/``pair_mask`` [B, T2] and ``pair_lengths`` [B] (the second
+    text: hypothesis, value, document); they stay None for single-text data.
+    """
 
     ids: Tensor
     lengths: Tensor
     mask: Tensor
     labels: Tensor
     index: Tensor
+    pair_ids: Tensor | None = None
+    pair_lengths: Tensor | None = None
+    pair_mask: Tensor | None = None
+
+    @property
+    def is_pair(self) -> bool:
+        return self.pair_ids is not None
 
     def __len__(self) -> int:
         return self.ids.shape[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import pytorch_lightning as pl
@@ -26,6 +27,16 @@ def _plain(x: Any) -> Any:
     except ImportError:  # pragma: no cover
         pass
     return x
+
+
+@dataclass
+class ClassifierOutput:
+    """``logits``: [B, C]; ``weights``: attention weights [B, hops, T] or None; ``penalty``: a scalar
+    added to the loss (e.g. the structured self-attention penalty) or None."""
+
+    logits: Tensor
+    weights: Tensor | None = None
+    penalty: Tensor | None = None
 
 
 class TextClassifier(pl.LightningModule):
@@ -84,9 +95,17 @@ class TextClassifier(pl.LightningModule):
         """Logits [B, num_classes] for ``ids`` [B, T] with ``lengths`` [B] and ``mask`` [B, T]."""
         return self.head(self.encode(ids, lengths, mask).vector)
 
+    def run_batch(self, batch: TextBatch) -> ClassifierOutput:
+        """Everything a step needs from one batch: logits, attention weights, extra loss terms."""
+        agg = self.encode(batch.ids, batch.lengths, batch.mask)
+        return ClassifierOutput(self.head(agg.vector), agg.weights)
+
     def _step(self, batch: TextBatch, split: str) -> Tensor:
-        logits = self(batch.ids, batch.lengths, batch.mask)
+        out = self.run_batch(batch)
+        logits = out.logits
         loss = self.loss_fn(logits, batch.labels)
+        if out.penalty is not None:
+            loss = loss + out.penalty
         metrics = getattr(self, f"{split}_metrics")
         metrics.update(logits, batch.labels)
         on_step = split == "train"
