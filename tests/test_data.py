@@ -171,7 +171,7 @@ def test_state_dict_restores_the_vocabulary(bbc_datamodule) -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "message"), [({"max_length": 0}, "max_length"), ({"tokenizer": "bpe"}, "tokenizer")]
+    ("kwargs", "message"), [({"max_length": 0}, "max_length"), ({"tokenizer": "sentencepiece"}, "tokenizer")]
 )
 def test_invalid_settings_are_rejected(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):

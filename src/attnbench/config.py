@@ -21,19 +21,58 @@ from omegaconf.errors import OmegaConfBaseException
 
 
 @dataclass
+class SplitNamesConfig:
+    """How the source names each split; ``null``: the source has none, carve it from train."""
+
+    train: str = "train"
+    val: str | None = "validation"
+    test: str | None = "test"
+
+
+@dataclass
+class SyntheticConfig:
+    """``data.source=synthetic`` settings (see ``attnbench.data.synthetic``); sizes are per length."""
+
+    task: str = "needle"  # needle | recall | pair_match
+    length: Any = 128  # an int, or a list of ints: one study over several sequence lengths
+    num_train: int = 1000
+    num_val: int = 200
+    num_test: int = 200
+    num_classes: int = 10  # needle, recall: number of value tokens (classes)
+    noise_vocab: int = 100
+    position: str = "uniform"  # needle: uniform | middle | start | end
+    num_keys: int = 512  # recall: distinct keys available
+    query_length: int = 4  # pair_match
+
+
+@dataclass
 class DataConfig:
     _target_: str = "attnbench.data.TextClassificationDataModule"
+    _convert_: str = "all"  # nested settings (splits, synthetic) reach the DataModule as plain dicts
     name: str = "bbc_news"
-    source: str = "bbc_news"
-    path: str | None = None
+    source: str = "bbc_news"  # bbc_news | local | hub | 20newsgroups | synthetic
+    path: str | None = None  # local: file or folder; hub/20newsgroups: a local copy
+    dataset: str | None = None  # hub: dataset name, e.g. stanfordnlp/imdb
+    subset: str | None = None  # hub: configuration, e.g. mrpc of nyu-mll/glue
+    format: str | None = None  # local: csv | tsv | jsonl | parquet (default: from the file suffix)
+    text_column: str = "text"
+    text_pair_column: str | None = None  # text-pair data: the second text
+    label_column: str = "label"
+    split_column: str | None = "split"  # local: used when the file has this column
+    splits: SplitNamesConfig = field(default_factory=SplitNamesConfig)
+    drop_empty: bool = True  # drop empty/whitespace-only texts with a count (false: error)
     split_seed: int = 1234
     val_fraction: float = 0.1
     test_fraction: float = 0.1
-    tokenizer: str = "word"
+    tokenizer: str = "word"  # word | bpe
     lowercase: bool = True
     max_vocab: int = 30000
     min_freq: int = 2
     max_length: int = 400
+    truncation_side: str = "right"  # right: keep the first max_length tokens; left: the last
+    embeddings_path: str | None = None  # a GloVe/word2vec text file; sets the embedding weights
+    cache_dir: str | None = "${paths.cache_dir}"  # null: no cache
+    synthetic: SyntheticConfig | None = None
     batch_size: int = 32
     eval_batch_size: int = 128
     bucket: bool = True
@@ -118,6 +157,7 @@ class ModelConfig:
     pooling: Any = "${pooling}"
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    freeze_embeddings: bool = False  # keep pretrained vectors (data.embeddings_path) fixed
 
 
 # ---- trainer --------------------------------------------------------------------------------
@@ -230,6 +270,7 @@ class PathsConfig:
     log_dir: str = "${paths.root_dir}/logs"
     output_dir: str = "${hydra:runtime.output_dir}"
     results_dir: str = "${paths.root_dir}/results"
+    cache_dir: str = "${paths.root_dir}/.cache/data"  # processed-data cache (git-ignored)
 
 
 # ---- top level ------------------------------------------------------------------------------

@@ -65,6 +65,17 @@ def _summarize_loggers(loggers: list[Logger], summary: dict[str, float], step: i
                 lg.experiment.finish(exit_code=0 if status == "success" else 1)
 
 
+def _numbers(d: dict[str, Any], prefix: str) -> dict[str, float]:
+    """The numeric leaves of a nested dict, flattened to ``prefix + a/b`` keys (for loggers)."""
+    out: dict[str, float] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_numbers(v, f"{prefix}{k}/"))
+        elif isinstance(v, int | float) and not isinstance(v, bool):
+            out[f"{prefix}{k}"] = float(v)
+    return out
+
+
 def run(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> dict[str, Any]:
     """Train and/or test one configuration; returns the run record also written to ``run.json``.
 
@@ -97,7 +108,9 @@ def run(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> di
         record["timings"]["data_s"] = time.perf_counter() - t0
         record["data"] = dm.summary
 
-        model = instantiate(cfg.model, vocab_size=dm.vocab_size, num_classes=dm.num_classes)
+        model = instantiate(cfg.model, vocab_size=dm.vocab_size, num_classes=dm.num_classes, **dm.model_kwargs())
+        if dm.embeddings is not None and checkpoint is None:  # a checkpoint's weights hold the vectors already
+            model.load_pretrained_embeddings(dm.embeddings)
         if checkpoint is not None:
             load_weights(model, checkpoint, cfg.ckpt_path)
             record["checkpoint"] = str(Path(cfg.ckpt_path).resolve())
@@ -148,7 +161,8 @@ def run(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> di
             path = write_run_record(run_dir, record)
             log.info("run record: %s", path)
             summary = {**record["metrics"], "params": record["params"] or 0,
-                       **{f"timings/{k}": v for k, v in record["timings"].items()}}
+                       **{f"timings/{k}": v for k, v in record["timings"].items()},
+                       **_numbers(record.get("data") or {}, "data/")}
             status = "success" if record["status"] == "completed" else "failed"
             try:
                 _summarize_loggers(loggers, summary, trainer.global_step if trainer else 0, status)

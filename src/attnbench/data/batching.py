@@ -38,26 +38,63 @@ class TextBatch:
 
 
 class EncodedTexts(Dataset):
-    """Token-id sequences with their labels; item ``i`` is ``(ids_i, label_i, i)``."""
+    """Token-id sequences with their labels; item ``i`` is ``(ids_i, label_i, i)``, or for text pairs
+    ``(ids_i, label_i, i, pair_ids_i)``. ``lengths`` (what batches are bucketed by) is the longer of
+    the two texts' lengths for pairs."""
 
-    def __init__(self, ids: list[list[int]], labels: Sequence[int]) -> None:
-        self.ids = [torch.tensor(x, dtype=torch.long) for x in ids]
+    def __init__(
+        self, ids: Sequence[Sequence[int] | Tensor], labels: Sequence[int],
+        pair_ids: Sequence[Sequence[int] | Tensor] | None = None,
+    ) -> None:
+        self.ids = [torch.as_tensor(x, dtype=torch.long) for x in ids]
         self.labels = torch.as_tensor(list(labels), dtype=torch.long)
-        self.lengths = [len(x) for x in ids]
+        self.pair_ids = None if pair_ids is None else [torch.as_tensor(x, dtype=torch.long) for x in pair_ids]
+        self.text_lengths = [len(x) for x in self.ids]
+        self.pair_lengths = None if self.pair_ids is None else [len(x) for x in self.pair_ids]
+        self.lengths = self.text_lengths
+        if self.pair_lengths is not None:
+            self.lengths = [max(a, b) for a, b in zip(self.text_lengths, self.pair_lengths, strict=True)]
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def __getitem__(self, i: int) -> tuple[Tensor, int, int]:
+    def __getitem__(self, i: int) -> tuple:
+        if self.pair_ids is not None:
+            return self.ids[i], int(self.labels[i]), i, self.pair_ids[i]
         return self.ids[i], int(self.labels[i]), i
 
 
-def collate(items: list[tuple[Tensor, int, int]]) -> TextBatch:
-    seqs, labels, index = zip(*items, strict=True)
+def _pad(seqs: Sequence[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+    """Padded ids [B, T], lengths [B] and mask [B, T] (T = the longest sequence)."""
     lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
     ids = torch.nn.utils.rnn.pad_sequence(list(seqs), batch_first=True, padding_value=PAD_ID)
     mask = torch.arange(ids.shape[1])[None, :] < lengths[:, None]
-    return TextBatch(ids, lengths, mask, torch.tensor(labels), torch.tensor(index))
+    return ids, lengths, mask
+
+
+def padding_ratio(
+    batches: Sequence[Sequence[int]], lengths: Sequence[int], pair_lengths: Sequence[int] | None = None
+) -> float:
+    """Share of the padded batch tensors that is padding (both texts of a pair, each padded on its own)."""
+    real = padded = 0
+    for side in (lengths, pair_lengths):
+        if side is None:
+            continue
+        for b in batches:
+            real += sum(side[i] for i in b)
+            padded += max(side[i] for i in b) * len(b)
+    return 1 - real / padded if padded else 0.0
+
+
+def collate(items: list[tuple]) -> TextBatch:
+    """Items of :class:`EncodedTexts` → one :class:`TextBatch`; the second text of a pair is padded on
+    its own (its own T2), so a short query is not padded to a long document's length."""
+    columns = list(zip(*items, strict=True))
+    ids, lengths, mask = _pad(columns[0])
+    batch = TextBatch(ids, lengths, mask, torch.tensor(columns[1]), torch.tensor(columns[2]))
+    if len(columns) == 4:
+        batch.pair_ids, batch.pair_lengths, batch.pair_mask = _pad(columns[3])
+    return batch
 
 
 class BucketBySequenceLength(Sampler[list[int]]):

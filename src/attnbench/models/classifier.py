@@ -45,6 +45,9 @@ class TextClassifier(pl.LightningModule):
     ``encoder``: ``{name: bilstm|conv1d, ...}``; ``attention``: ``{name: none}`` or
     ``{name: attention, score, alignment, query, hidden_size, hops}``; ``pooling``: ``{mode}`` (used
     when attention is none); ``optimizer``: AdamW arguments; ``scheduler``: ``{name: none|cosine|plateau}``.
+    ``pair``: text-pair data; both texts go through the shared embedding, encoder and aggregator and the
+    head reads ``[u, v, |u - v|, u * v]`` (InferSent). ``freeze_embeddings``: keep the embedding weights
+    fixed (pretrained vectors, loaded with :meth:`load_pretrained_embeddings`).
     """
 
     def __init__(
@@ -59,6 +62,8 @@ class TextClassifier(pl.LightningModule):
         dropout: float = 0.3,
         optimizer: dict | None = None,
         scheduler: dict | None = None,
+        pair: bool = False,
+        freeze_embeddings: bool = False,
     ) -> None:
         super().__init__()
         encoder, attention, pooling = _plain(encoder), _plain(attention), _plain(pooling)
@@ -68,14 +73,17 @@ class TextClassifier(pl.LightningModule):
                 "vocab_size": vocab_size, "num_classes": num_classes, "encoder": encoder,
                 "attention": attention, "pooling": pooling, "embedding_dim": embedding_dim,
                 "embedding_dropout": embedding_dropout, "dropout": dropout,
-                "optimizer": optimizer, "scheduler": scheduler,
+                "optimizer": optimizer, "scheduler": scheduler, "pair": pair,
+                "freeze_embeddings": freeze_embeddings,
             }
         )
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        self.embedding.weight.requires_grad_(not freeze_embeddings)
         self.embedding_dropout = nn.Dropout(embedding_dropout)
         self.encoder = build_encoder(encoder, embedding_dim)
         self.aggregator = build_aggregator(attention, pooling, self.encoder.output_size)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.aggregator.output_size, num_classes))
+        head_in = self.aggregator.output_size * (4 if pair else 1)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(head_in, num_classes))
         self.loss_fn = nn.CrossEntropyLoss()
         metrics = MetricCollection(
             {
@@ -98,7 +106,22 @@ class TextClassifier(pl.LightningModule):
     def run_batch(self, batch: TextBatch) -> ClassifierOutput:
         """Everything a step needs from one batch: logits, attention weights, extra loss terms."""
         agg = self.encode(batch.ids, batch.lengths, batch.mask)
+        if batch.is_pair:
+            u, v = agg.vector, self.encode(batch.pair_ids, batch.pair_lengths, batch.pair_mask).vector
+            return ClassifierOutput(self.head(torch.cat([u, v, (u - v).abs(), u * v], dim=-1)), agg.weights)
         return ClassifierOutput(self.head(agg.vector), agg.weights)
+
+    def load_pretrained_embeddings(self, vectors: Tensor) -> None:
+        """Copy pretrained vectors [vocab_size, embedding_dim] into the embedding (weights, so checkpoints
+        hold them; never hyperparameters)."""
+        if tuple(vectors.shape) != tuple(self.embedding.weight.shape):
+            raise ValueError(
+                f"pretrained vectors have shape {tuple(vectors.shape)} but the embedding is "
+                f"{tuple(self.embedding.weight.shape)} (vocab_size, model.embedding_dim). "
+                f"Fix: set model.embedding_dim={vectors.shape[1]} to match data.embeddings_path."
+            )
+        with torch.no_grad():
+            self.embedding.weight.copy_(vectors)
 
     def _step(self, batch: TextBatch, split: str) -> Tensor:
         out = self.run_batch(batch)
