@@ -23,6 +23,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from attnbench.checkpoints import load_checkpoint, load_weights, restore_data_state
 from attnbench.config import config_dir, register_configs, validate
+from attnbench.data.sources import DataError
 from attnbench.models import count_parameters
 from attnbench.record import environment, git_sha, write_run_record
 
@@ -176,7 +177,11 @@ def run(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> di
 @hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
     """Console entry point; returns the best ``val/acc`` for Hydra sweepers that optimise it."""
-    record = run(cfg)
+    try:
+        record = run(cfg)
+    except DataError as err:  # bad data or no network: the message says what to fix; a traceback adds nothing
+        log.error("%s: %s", type(err).__name__, err)
+        raise SystemExit(1) from None
     return record["metrics"].get("val/acc")
 
 
