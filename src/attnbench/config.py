@@ -264,6 +264,15 @@ class LearningRateMonitorConfig:
 
 
 @dataclass
+class AttentionHeatmapsConfig:
+    _target_: str = "attnbench.callbacks.AttentionHeatmaps"
+    num_examples: int = 4
+    max_tokens: int = 150
+    line_chars: int = 100
+    dirname: str = "attention_heatmaps"
+
+
+@dataclass
 class PathsConfig:
     root_dir: str = "${oc.env:ATTNBENCH_ROOT,.}"
     log_dir: str = "${paths.root_dir}/logs"
@@ -311,6 +320,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "early_stopping": EarlyStoppingConfig,
         "rich_progress_bar": RichProgressBarConfig,
         "lr_monitor": LearningRateMonitorConfig,
+        "attention_heatmaps": AttentionHeatmapsConfig,
     },
     "paths": {"paths": PathsConfig},
 }
