@@ -55,7 +55,7 @@ def test_frozen_vectors_stay_fixed_through_training(tmp_path: Path) -> None:
     opt = torch.optim.AdamW(model.parameters(), lr=0.1)
     batch = next(iter(dm.train_dataloader()))
     for _ in range(3):
-        loss = model.loss_fn(model.run_batch(batch).logits, batch.labels)
+        loss = torch.nn.functional.cross_entropy(model.run_batch(batch).logits, batch.labels)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -101,3 +101,12 @@ def test_hub_set_fails_clearly_offline(make_cfg, tmp_path: Path, monkeypatch) ->
         run(make_cfg("data=imdb", *ONE_EPOCH))
     record = read_record(tmp_path / "run")
     assert record["status"] == "failed" and "SourceUnavailableError" in record["error"]
+
+
+def test_keras_seed_model_on_text_pairs(make_cfg) -> None:
+    """experiment=keras_conv1d on pair data: the query text attends over the value (pair) text."""
+    record = run(make_cfg("experiment=keras_conv1d", "data=pair_match", *SYNTHETIC_SMALL,
+                          "data.synthetic.query_length=2", "data.max_vocab=1000", *ONE_EPOCH))
+    assert_completed(record)
+    assert record["data"]["is_pair"] is True
+    assert record["config"]["model"]["_target_"].endswith("KerasConv1DAttention")

@@ -235,8 +235,15 @@ def test_attention_pooling_ignores_padding() -> None:
         ({"name": "bilstm"}, {"name": "none"}, {"mode": "sum"}, "pooling.mode"),
         ({"name": "bilstm"}, {"name": "self"}, {"mode": "last"}, "attention.name"),
         ({"name": "bilstm"}, {**ADDITIVE, "score": "banana"}, {"mode": "last"}, "attention.score"),
-        ({"name": "bilstm"}, {**ADDITIVE, "alignment": "hard"}, {"mode": "last"}, "attention.alignment"),
-        ({"name": "bilstm"}, {**ADDITIVE, "query": "self"}, {"mode": "last"}, "attention.query"),
+        ({"name": "bilstm"}, {**ADDITIVE, "alignment": "sharp"}, {"mode": "last"}, "attention.alignment"),
+        ({"name": "bilstm"}, {**ADDITIVE, "query": "first"}, {"mode": "last"}, "attention.query"),
+        ({"name": "bilstm"}, {**ADDITIVE, "alignment": "hard", "hard_estimator": "vimco"}, {"mode": "last"},
+         "attention.hard_estimator"),
+        ({"name": "bilstm"}, {**ADDITIVE, "query": "last", "hops": 2}, {"mode": "last"}, "attention.hops"),
+        ({"name": "bilstm"}, {**ADDITIVE, "use_scale": True}, {"mode": "last"}, "attention.use_scale"),
+        ({"name": "bilstm"}, {**ADDITIVE, "score": "general", "score_mode": "concat"}, {"mode": "last"},
+         "attention.score_mode"),
+        ({"name": "bilstm"}, {"name": "multihead", "heads": 3, "hidden_size": 8}, {"mode": "last"}, "attention.heads"),
     ],
 )
 def test_unknown_options_name_the_key(encoder: dict, attention: dict, pooling: dict, message: str) -> None:

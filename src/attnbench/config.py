@@ -112,12 +112,35 @@ class NoAttentionConfig:
 
 @dataclass
 class AttentionConfig:
+    """One point of score × alignment × query (``attnbench.models.aggregators.AttentionPooling``)."""
+
     name: str = "attention"
-    score: str = "additive"
-    alignment: str = "soft"
-    query: str = "learned"
+    score: str = "additive"  # additive | dot | scaled_dot | general | cosine | location
+    alignment: str = "soft"  # soft | local_m | local_p | hard
+    query: str = "learned"  # learned | last | self
     hidden_size: int = 128
+    hops: int = 1  # learned queries; > 1 with penalty > 0 is Lin et al. 2017
+    penalty: float = 0.0  # weight of ‖AAᵀ − I‖²_F (query=learned)
+    use_scale: bool = False  # Keras: a learned scalar on the scores (dot, scaled_dot, general, cosine)
+    score_mode: str = "dot"  # Keras: dot | concat (score=dot only)
+    window: int = 10  # local_m / local_p half-width D (local_p: σ = D/2)
+    hard_estimator: str = "gumbel"  # hard alignment in training: gumbel | reinforce
+    temperature: float = 1.0  # Gumbel-softmax τ
+    max_positions: int = "${data.max_length}"  # type: ignore[assignment]  # score=location: positions it scores
+
+
+@dataclass
+class MultiHeadConfig:
+    """Scaled dot over heads with SDPA (``attnbench.models.aggregators.MultiHeadAttentionPooling``)."""
+
+    name: str = "multihead"
+    heads: int = 4
+    hidden_size: int = 128  # projection size, split over the heads
+    query: str = "learned"  # learned | last | self
     hops: int = 1
+    need_weights: bool = True
+    average_attn_weights: bool = True  # False: one weight row per head
+    dropout: float = 0.0
 
 
 @dataclass
@@ -158,6 +181,22 @@ class ModelConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     freeze_embeddings: bool = False  # keep pretrained vectors (data.embeddings_path) fixed
+
+
+@dataclass
+class KerasConv1DModelConfig:
+    """The seed's Keras ``Attention`` example (``attnbench.models.KerasConv1DAttention``)."""
+
+    _target_: str = "attnbench.models.KerasConv1DAttention"
+    embedding_dim: int = 64
+    filters: int = 100
+    kernel_size: int = 4
+    activation: str = "linear"
+    use_scale: bool = False
+    score_mode: str = "dot"
+    dropout: float = 0.0
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
 
 
 # ---- trainer --------------------------------------------------------------------------------
@@ -265,6 +304,15 @@ class LearningRateMonitorConfig:
 
 
 @dataclass
+class AttentionHeatmapsConfig:
+    _target_: str = "attnbench.callbacks.AttentionHeatmaps"
+    num_examples: int = 4
+    max_tokens: int = 150
+    line_chars: int = 100
+    dirname: str = "attention_heatmaps"
+
+
+@dataclass
 class PathsConfig:
     root_dir: str = "${oc.env:ATTNBENCH_ROOT,.}"
     log_dir: str = "${paths.root_dir}/logs"
@@ -303,9 +351,9 @@ class RunConfig:
 SCHEMAS: dict[str, dict[str, type]] = {
     "data": {"text": DataConfig},
     "encoder": {"bilstm": BiLSTMConfig, "conv1d": Conv1DConfig},
-    "attention": {"none": NoAttentionConfig, "attention": AttentionConfig},
+    "attention": {"none": NoAttentionConfig, "attention": AttentionConfig, "multihead": MultiHeadConfig},
     "pooling": {"pooling": PoolingConfig},
-    "model": {"classifier": ModelConfig},
+    "model": {"classifier": ModelConfig, "keras_conv1d": KerasConv1DModelConfig},
     "trainer": {"trainer": TrainerConfig},
     "logger": {"wandb": WandbConfig, "csv": CSVConfig, "tensorboard": TensorBoardConfig},
     "callbacks": {
@@ -313,6 +361,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "early_stopping": EarlyStoppingConfig,
         "rich_progress_bar": RichProgressBarConfig,
         "lr_monitor": LearningRateMonitorConfig,
+        "attention_heatmaps": AttentionHeatmapsConfig,
     },
     "paths": {"paths": PathsConfig},
 }
@@ -342,8 +391,10 @@ def _option_schema(group: str, node: DictConfig) -> type | None:
     if group == "encoder":
         return options.get(node.get("name"))
     if group == "attention":
-        return options.get("none" if node.get("name") == "none" else "attention")
-    if group in ("data", "pooling", "model", "paths"):
+        return options.get(node.get("name"), options["attention"])
+    if group == "model":  # by target; an unknown target is checked by instantiation
+        return next((o for o in options.values() if o._target_ == node.get("_target_")), None)
+    if group in ("data", "pooling", "paths"):
         return next(iter(options.values()))
     return None
 

@@ -1,3 +1,4 @@
 from attnbench.models.classifier import TextClassifier, count_parameters
+from attnbench.models.keras_seed import KerasConv1DAttention
 
-__all__ = ["TextClassifier", "count_parameters"]
+__all__ = ["KerasConv1DAttention", "TextClassifier", "count_parameters"]

@@ -3,46 +3,59 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-import torch
 from torch import Tensor, nn
+
+from attnbench.models.attention.alignment import Alignment, masked_softmax
+
+__all__ = ["Attention", "AttentionOutput", "masked_softmax"]
 
 
 @dataclass
 class AttentionOutput:
-    """``context``: [B, Tq, Dv]; ``weights``: [B, Tq, Tk] (zero at masked keys)."""
+    """``context``: [B, Tq, Dv]; ``weights``: [B, Tq, Tk] (zero at masked keys); ``log_prob``: [B, Tq] for
+    hard alignment trained with REINFORCE (None otherwise); ``centres``: [B, Tq] local window centres."""
 
     context: Tensor
     weights: Tensor
-
-
-def masked_softmax(scores: Tensor, mask: Tensor | None) -> Tensor:
-    """Softmax over the last axis that gives masked keys exactly zero weight.
-
-    ``scores``: [B, Tq, Tk]; ``mask``: [B, Tk] or [B, Tq, Tk], True where a key is valid.
-    A row with no valid key yields zeros, never NaN (and zero gradient).
-    """
-    if mask is None:
-        return torch.softmax(scores, dim=-1)
-    if mask.dim() == 2:
-        mask = mask[:, None, :]
-    scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
-    return torch.softmax(scores, dim=-1) * mask.to(scores.dtype)
+    log_prob: Tensor | None = None
+    centres: Tensor | None = None
 
 
 class Attention(nn.Module):
-    """Soft attention of queries over keys.
+    """Attention of queries over keys.
 
     Subclasses implement :meth:`score`. ``forward(query [B, Tq, Dq], keys [B, Tk, Dk],
-    values [B, Tk, Dv] = keys, mask [B, Tk])`` returns an :class:`AttentionOutput`.
+    values [B, Tk, Dv] = keys, mask [B, Tk], positions [B, Tq])`` returns an :class:`AttentionOutput`.
+    ``alignment`` (default: soft) turns scores into weights; ``positions`` are the aligned positions
+    that ``local_m`` centres its windows on.
+
+    ``same_dims``: the score needs ``query_dim == key_dim`` (dot products of q and k).
     """
+
+    same_dims: ClassVar[bool] = False
+
+    def __init__(self, alignment: Alignment | None = None) -> None:
+        super().__init__()
+        self.alignment = alignment if alignment is not None else Alignment("soft")
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:  # [B, Tq, Tk]
         raise NotImplementedError
 
     def forward(
-        self, query: Tensor, keys: Tensor, values: Tensor | None = None, mask: Tensor | None = None
+        self,
+        query: Tensor,
+        keys: Tensor,
+        values: Tensor | None = None,
+        mask: Tensor | None = None,
+        positions: Tensor | None = None,
     ) -> AttentionOutput:
-        weights = masked_softmax(self.score(query, keys), mask)
-        context = weights @ (keys if values is None else values)
-        return AttentionOutput(context, weights)
+        aligned = self.alignment(self.score(query, keys), query, mask, positions)
+        context = aligned.weights @ (keys if values is None else values)
+        return AttentionOutput(context, aligned.weights, aligned.log_prob, aligned.centres)
+
+
+def check_same_dims(name: str, query_dim: int, key_dim: int) -> None:
+    if query_dim != key_dim:
+        raise ValueError(f"attention.score={name!r} needs query and keys of one size, got {query_dim} and {key_dim}")

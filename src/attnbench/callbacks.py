@@ -1,0 +1,112 @@
+"""Callbacks of our own. :class:`AttentionHeatmaps`: pictures of where a model attends, at test time."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import WandbLogger
+
+log = logging.getLogger(__name__)
+
+
+class AttentionHeatmaps(pl.Callback):
+    """At test time, for the first ``num_examples`` examples of rank 0's first test batch, save one PNG
+    per example and weight row (hop or head): the text with each token shaded by its attention weight
+    (darkest = the row's largest weight), the classic "machine reading" figure.
+
+    Files: ``<run_dir>/<dirname>/test<index>_row<r>.png`` (``index``: the example's position in the
+    test split). With a W&B logger they are also logged as images under ``test/attention_heatmaps``.
+    Models without attention weights (``attention=none``) produce nothing. ``max_tokens``: tokens
+    drawn per picture (the rest is noted in the title); ``line_chars``: characters per text line.
+    """
+
+    def __init__(
+        self, num_examples: int = 4, max_tokens: int = 150, line_chars: int = 100, dirname: str = "attention_heatmaps"
+    ) -> None:
+        super().__init__()
+        if num_examples < 0 or max_tokens < 1 or line_chars < 10:
+            raise ValueError("callbacks.attention_heatmaps: num_examples >= 0, max_tokens >= 1, line_chars >= 10")
+        self.num_examples, self.max_tokens = num_examples, max_tokens
+        self.line_chars, self.dirname = line_chars, dirname
+        self.paths: list[Path] = []
+
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.paths = []
+
+    def on_test_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if batch_idx != 0 or not trainer.is_global_zero or self.num_examples == 0:
+            return
+        with torch.no_grad():  # test mode already: deterministic (hard attention is argmax)
+            out = pl_module.run_batch(batch)
+        if out.weights is None:
+            return
+        tokenizer = getattr(trainer.datamodule, "tokenizer", None)
+        label_names = list(getattr(trainer.datamodule, "label_names", []) or [])
+        ids_all, lengths_all = (
+            (batch.pair_ids, batch.pair_lengths) if out.weights_over == "pair_ids" else (batch.ids, batch.lengths)
+        )
+        out_dir = Path(trainer.default_root_dir) / self.dirname
+        out_dir.mkdir(parents=True, exist_ok=True)
+        predictions = out.logits.argmax(-1)
+        captions = []
+        for i in range(min(self.num_examples, len(batch))):
+            n = int(lengths_all[i])
+            ids = ids_all[i, :n].tolist()
+            tokens = [_token(tokenizer, t) for t in ids]
+            label, pred = int(batch.labels[i]), int(predictions[i])
+            name = label_names[label] if label < len(label_names) else str(label)
+            guess = label_names[pred] if pred < len(label_names) else str(pred)
+            for r in range(out.weights.shape[1]):
+                weights = out.weights[i, r, :n].float().cpu().tolist()
+                title = f"test example {int(batch.index[i])}, row {r}: label {name}, predicted {guess}"
+                path = out_dir / f"test{int(batch.index[i])}_row{r}.png"
+                self._draw(tokens, weights, title, path)
+                self.paths.append(path)
+                captions.append(title)
+        for lg in trainer.loggers:
+            if isinstance(lg, WandbLogger):
+                lg.log_image(key="test/attention_heatmaps", images=[str(p) for p in self.paths], caption=captions)
+        log.info("attention heatmaps: %d PNGs in %s", len(self.paths), out_dir)
+
+    def _draw(self, tokens: list[str], weights: list[float], title: str, path: Path) -> None:
+        # Figure + Agg canvas directly: no pyplot, so no global backend state and no GUI.
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        shown = min(len(tokens), self.max_tokens)
+        if shown < len(tokens):
+            title += f" (first {shown} of {len(tokens)} tokens)"
+        top = max(weights[:shown], default=0.0) or 1.0
+        # monospace layout: a token of k characters takes k + 1 columns; wrap at line_chars
+        places, col, line = [], 0, 0
+        for token in tokens[:shown]:
+            width = min(len(token), self.line_chars)
+            if col and col + width > self.line_chars:
+                col, line = 0, line + 1
+            places.append((col, line, token[:width]))
+            col += width + 1
+        lines = line + 1
+        width_in, font = 10.0, 10.0 * 72 / (0.62 * (self.line_chars + 2))  # monospace: ~0.6 em per char
+        fig = Figure(figsize=(width_in, 0.5 + lines * font * 1.9 / 72))
+        FigureCanvasAgg(fig)
+        ax = fig.add_axes((0.01, 0.0, 0.98, 1 - 0.4 / fig.get_figheight()))
+        ax.set_xlim(-0.5, self.line_chars + 1)
+        ax.set_ylim(lines - 0.3, -0.7)
+        ax.axis("off")
+        ax.set_title(title, fontsize=9, loc="left")
+        for (x, y, text), w in zip(places, weights[:shown], strict=True):
+            ax.text(x, y, text, family="monospace", fontsize=font, va="center", ha="left",
+                    bbox={"facecolor": (0.85, 0.1, 0.1, min(1.0, w / top)), "edgecolor": "none", "pad": 1.0})
+        fig.savefig(path, dpi=100)
+
+
+def _token(tokenizer: Any, token_id: int) -> str:
+    token = tokenizer.id_to_token(token_id) if tokenizer is not None else None
+    return token if token is not None else f"#{token_id}"
