@@ -9,7 +9,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
-from torchmetrics import MetricCollection
+from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from attnbench.data.batching import TextBatch
@@ -86,6 +86,10 @@ class TextClassifier(pl.LightningModule):
         self.train_metrics = metrics.clone(prefix="train/")
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
+        # Evaluation loss as a metric that sums loss × examples and examples over all ranks: under DDP
+        # the ranks hold different numbers of examples, so a mean of per-rank means would be inexact.
+        self.val_loss = MeanMetric()
+        self.test_loss = MeanMetric()
 
     def encode(self, ids: Tensor, lengths: Tensor, mask: Tensor) -> Aggregate:
         x = self.embedding_dropout(self.embedding(ids))
@@ -108,9 +112,12 @@ class TextClassifier(pl.LightningModule):
             loss = loss + out.penalty
         metrics = getattr(self, f"{split}_metrics")
         metrics.update(logits, batch.labels)
-        on_step = split == "train"
-        self.log(f"{split}/loss", loss, on_step=on_step, on_epoch=True, batch_size=len(batch),
-                 prog_bar=split != "test", sync_dist=split != "train")
+        if split == "train":  # this rank's loss; the gradient all-reduce is what keeps ranks in step
+            self.log("train/loss", loss, on_step=True, on_epoch=True, batch_size=len(batch), prog_bar=True)
+        else:
+            mean_loss = getattr(self, f"{split}_loss")
+            mean_loss.update(loss.detach(), weight=len(batch))
+            self.log(f"{split}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=split == "val")
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=split == "val")
         return loss
 
