@@ -159,7 +159,10 @@ def end_distributed(strategy: Any, timeout: float = 120.0) -> None:
     if isinstance(launcher, HydraJobLauncher):
         launcher.finish(timeout)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+        try:
+            torch.distributed.destroy_process_group()
+        except Exception:  # cleanup must not hide the run's own result or error
+            log.exception("closing the process group failed")
 
 
 def _devices_per_node(devices: Any) -> int:

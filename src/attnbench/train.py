@@ -172,23 +172,21 @@ def run(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> di
         record["traceback"] = traceback.format_exc()
         raise
     finally:
-        try:
-            record["timings"]["total_s"] = time.perf_counter() - started
-            if rank_zero_only.rank == 0:
-                path = write_run_record(run_dir, record)
-                log.info("run record: %s", path)
-                summary = {**record["metrics"], "params": record["params"] or 0,
-                           **{f"timings/{k}": v for k, v in record["timings"].items()}}
-                status = "success" if record["status"] == "completed" else "failed"
-                try:
-                    _summarize_loggers(loggers, summary, trainer.global_step if trainer else 0, status)
-                except Exception:
-                    if status == "success":
-                        raise
-                    log.exception("closing the loggers failed too (after the run's own error, raised below)")
-        finally:
-            if trainer is not None:  # the next run in this process (multirun job) starts clean
-                end_distributed(trainer.strategy)
+        if trainer is not None:  # wait for the other ranks, close the process group: the next run starts clean
+            end_distributed(trainer.strategy)
+        record["timings"]["total_s"] = time.perf_counter() - started
+        if rank_zero_only.rank == 0:
+            path = write_run_record(run_dir, record)
+            log.info("run record: %s", path)
+            summary = {**record["metrics"], "params": record["params"] or 0,
+                       **{f"timings/{k}": v for k, v in record["timings"].items()}}
+            status = "success" if record["status"] == "completed" else "failed"
+            try:
+                _summarize_loggers(loggers, summary, trainer.global_step if trainer else 0, status)
+            except Exception:
+                if status == "success":
+                    raise
+                log.exception("closing the loggers failed too (after the run's own error, raised below)")
     return record
 
 
