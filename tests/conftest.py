@@ -14,7 +14,16 @@ import torch
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from .helpers import CLI_TRAIN_OVERRIDES, compose_config, isolated_env_vars, run_cli, subprocess_env, train_command
+from .helpers import (
+    CLI_TRAIN_OVERRIDES,
+    DDP_OVERRIDES,
+    DDP_TIMEOUT,
+    compose_config,
+    isolated_env_vars,
+    run_cli,
+    subprocess_env,
+    train_command,
+)
 
 # One torch thread: the models here are tiny, so threads only add synchronisation, and on a busy
 # 2-core machine OpenMP spin-waits made a 20-step LSTM forward 300x slower with 2 threads (0.3 s vs 1 ms).
@@ -73,6 +82,31 @@ def cli_trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         cwd.mkdir(parents=True)
         run_cli(train_command(*CLI_TRAIN_OVERRIDES, f"hydra.run.dir={run_dir}"), cwd=cwd, env=subprocess_env(base))
         info = {"run_dir": str(run_dir), "cwd": str(cwd), "base": str(base), "overrides": CLI_TRAIN_OVERRIDES}
+        info_file.write_text(json.dumps(info))
+        return info
+
+
+@pytest.fixture(scope="session")
+def ddp_trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One ``python -m attnbench.train <DDP_OVERRIDES> logger=[csv,wandb] hydra.run.dir=<dir>`` run
+    (2 gloo processes) per session, shared like :func:`cli_trained_run` (group ``ddp_trained_run``)."""
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    info_file = shared / "ddp-trained-run.json"
+    with FileLock(str(shared / "ddp-trained-run.lock")):
+        if info_file.is_file():
+            return json.loads(info_file.read_text())
+        base = shared / "ddp-trained-run"
+        run_dir, cwd = base / "run", base / "cwd"
+        cwd.mkdir(parents=True)
+        overrides = [*DDP_OVERRIDES, "logger=[csv,wandb]"]
+        proc = run_cli(train_command(*overrides, f"hydra.run.dir={run_dir}"), cwd=cwd, env=subprocess_env(base),
+                       timeout=DDP_TIMEOUT)
+        info = {"run_dir": str(run_dir), "cwd": str(cwd), "base": str(base), "overrides": overrides,
+                "output": proc.stdout + proc.stderr}
         info_file.write_text(json.dumps(info))
         return info
 

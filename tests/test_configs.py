@@ -30,7 +30,11 @@ def group_options() -> list[tuple[str, str]]:
     options = []
     for group_dir in sorted(p for p in CONF.iterdir() if p.is_dir()):
         for path in sorted(group_dir.rglob("*.yaml")):
-            options.append((group_dir.name, path.relative_to(group_dir).with_suffix("").as_posix()))
+            option = path.relative_to(group_dir).with_suffix("")
+            if group_dir.name == "hydra" and len(option.parts) > 1:  # Hydra's own groups: hydra/launcher/slurm.yaml
+                options.append((f"hydra/{option.parent.as_posix()}", option.name))
+            else:
+                options.append((group_dir.name, option.as_posix()))
     return options
 
 

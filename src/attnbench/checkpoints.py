@@ -38,12 +38,12 @@ def restore_data_state(dm: pl.LightningDataModule, checkpoint: dict[str, Any]) -
         dm.load_state_dict(state)
 
 
-def load_weights(model: pl.LightningModule, checkpoint: dict[str, Any], ckpt_path: str | Path) -> None:
-    """Load the checkpoint's weights into ``model`` after checking the two were configured alike.
-
-    Raises :class:`CheckpointMismatchError` listing every differing hyperparameter (as
-    ``model.<key>``) with both values.
-    """
+def check_compatible(
+    model: pl.LightningModule, checkpoint: dict[str, Any], ckpt_path: str | Path,
+    hint: str = "",
+) -> None:
+    """Raise :class:`CheckpointMismatchError` listing every hyperparameter (as ``model.<key>``) on
+    which ``checkpoint`` and ``model`` differ, with both values. ``hint`` adds another way out."""
     saved = _flatten(checkpoint.get("hyper_parameters", {}))
     current = _flatten(dict(model.hparams))
     diffs = [
@@ -56,6 +56,12 @@ def load_weights(model: pl.LightningModule, checkpoint: dict[str, Any], ckpt_pat
             f"checkpoint {ckpt_path} was trained with a different model configuration:\n  "
             + "\n  ".join(diffs)
             + "\nFix: pass the overrides the checkpoint was trained with (its run directory's "
-            ".hydra/overrides.yaml lists them)."
+            ".hydra/overrides.yaml lists them)" + (f", {hint}" if hint else "") + "."
         )
+
+
+def load_weights(model: pl.LightningModule, checkpoint: dict[str, Any], ckpt_path: str | Path) -> None:
+    """Load the checkpoint's weights into ``model`` after checking the two were configured alike
+    (:func:`check_compatible`)."""
+    check_compatible(model, checkpoint, ckpt_path)
     model.load_state_dict(checkpoint["state_dict"])

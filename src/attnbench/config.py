@@ -345,6 +345,7 @@ class RunConfig:
     train: bool = True
     test: bool = True
     ckpt_path: str | None = None  # train: resume from it; eval: the checkpoint to evaluate
+    resume: bool = True  # train: start from <checkpoint dir>/last.ckpt when the run directory has one
     torch_threads: int | None = None
 
 

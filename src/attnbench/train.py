@@ -21,9 +21,10 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
-from attnbench.checkpoints import load_checkpoint, load_weights, restore_data_state
+from attnbench.checkpoints import check_compatible, load_checkpoint, load_weights, restore_data_state
 from attnbench.config import config_dir, register_configs, validate
 from attnbench.data.sources import DataError
+from attnbench.distributed import build_strategy, end_distributed, global_rank_from_env
 from attnbench.models import count_parameters
 from attnbench.record import environment, git_sha, write_run_record
 
@@ -77,6 +78,26 @@ def _numbers(d: dict[str, Any], prefix: str) -> dict[str, float]:
     return out
 
 
+def resume_checkpoint(cfg: DictConfig, callbacks: list[pl.Callback], model: pl.LightningModule) -> str | None:
+    """The checkpoint ``fit`` starts from: ``ckpt_path`` when given, else (``resume=true``) the
+    ``last.ckpt`` already in the run's checkpoint directory, else None (a fresh start).
+
+    The run directory holds a ``last.ckpt`` only when it is reused: ``hydra.run.dir=<fixed dir>``
+    run again, a SLURM job requeued into its sweep directory. A checkpoint of another model
+    configuration fails with the differing keys instead of being loaded.
+    """
+    if cfg.ckpt_path or not cfg.resume:
+        return cfg.ckpt_path
+    for cb in callbacks:
+        if isinstance(cb, ModelCheckpoint) and cb.save_last and cb.dirpath:
+            last = Path(cb.dirpath) / f"{cb.CHECKPOINT_NAME_LAST}{cb.FILE_EXTENSION}"
+            if last.is_file():
+                check_compatible(model, load_checkpoint(last), last, hint="or resume=false to start afresh")
+                log.info("resuming from %s (resume=true; resume=false starts afresh)", last)
+                return str(last)
+    return None
+
+
 def run(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> dict[str, Any]:
     """Train and/or test one configuration; returns the run record also written to ``run.json``.
 
@@ -93,6 +114,8 @@ def run(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> di
     started = time.perf_counter()
     try:
         validate(cfg)
+        # loggers are built before the Trainer knows the rank: only rank 0 may start a W&B run
+        rank_zero_only.rank = global_rank_from_env(cfg.trainer.get("devices", 1))
         if cfg.torch_threads:
             torch.set_num_threads(int(cfg.torch_threads))
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -119,8 +142,11 @@ def run(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> di
 
         loggers = build_loggers(cfg.get("logger"))
         callbacks = build_callbacks(cfg.get("callbacks"), has_logger=bool(loggers)) + list(extra_callbacks or [])
+        trainer_args = OmegaConf.to_container(cfg.trainer, resolve=True)
+        # strategy=ddp: Lightning's DDP with a launcher that keeps each Hydra job in its own directory
+        trainer_args["strategy"] = build_strategy(trainer_args.get("strategy", "auto"), log_stem=cfg.task_name)
         trainer = pl.Trainer(
-            **OmegaConf.to_container(cfg.trainer, resolve=True),
+            **trainer_args,
             logger=loggers or False,
             callbacks=callbacks,
             # no ModelCheckpoint configured (callbacks=none) means no checkpoints, not Lightning's default one
@@ -132,8 +158,11 @@ def run(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> di
 
         metrics: dict[str, float] = {}
         if cfg.train:
+            start_from = resume_checkpoint(cfg, callbacks, model)
+            if start_from and not cfg.ckpt_path:
+                record["resumed_from"] = str(Path(start_from).resolve())
             t0 = time.perf_counter()
-            trainer.fit(model, datamodule=dm, ckpt_path=cfg.ckpt_path, weights_only=True)
+            trainer.fit(model, datamodule=dm, ckpt_path=start_from, weights_only=True)
             record["timings"]["fit_s"] = time.perf_counter() - t0
             record["epochs"] = trainer.current_epoch
             ckpt_cb = trainer.checkpoint_callback
@@ -157,6 +186,8 @@ def run(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> di
         record["traceback"] = traceback.format_exc()
         raise
     finally:
+        if trainer is not None:  # wait for the other ranks, close the process group: the next run starts clean
+            end_distributed(trainer.strategy)
         record["timings"]["total_s"] = time.perf_counter() - started
         if rank_zero_only.rank == 0:
             path = write_run_record(run_dir, record)

@@ -108,7 +108,9 @@ class BucketBySequenceLength(Sampler[list[int]]):
     Under data parallelism each of ``num_replicas`` ranks takes every ``num_replicas``-th batch. For
     training, the batch list is first extended by wrapping around to a multiple of ``num_replicas``,
     so every rank runs the same number of steps (uneven counts deadlock DDP's gradient all-reduce);
-    evaluation batches are never duplicated.
+    evaluation batches are never duplicated, and are made smaller when there would be fewer of them
+    than ranks: a rank without a batch skips the evaluation epoch and its metric sync, which hangs
+    the others.
     """
 
     DEFAULT_POOL_BATCHES = 50
@@ -126,6 +128,11 @@ class BucketBySequenceLength(Sampler[list[int]]):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.lengths = torch.as_tensor(list(lengths))
+        n = len(self.lengths)
+        if not shuffle and num_replicas > 1:
+            if n < num_replicas:
+                raise ValueError(f"{n} evaluation examples cannot give each of {num_replicas} processes one")
+            batch_size = min(batch_size, n // num_replicas)  # then there are at least num_replicas batches
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
@@ -161,7 +168,8 @@ class BucketBySequenceLength(Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         batches = self._batches()
         if self.shuffle and len(batches) % self.num_replicas:
-            batches += batches[: self.num_replicas - len(batches) % self.num_replicas]
+            short = self.num_replicas - len(batches) % self.num_replicas
+            batches += [batches[i % len(batches)] for i in range(short)]  # cycles when batches < ranks
         yield from batches[self.rank :: self.num_replicas]
 
     def __len__(self) -> int:

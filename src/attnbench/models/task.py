@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
-from torchmetrics import MetricCollection
+from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from attnbench.data.batching import TextBatch
@@ -34,6 +34,10 @@ class ClassificationTask(pl.LightningModule):
         self.train_metrics = metrics.clone(prefix="train/")
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
+        # Evaluation loss as a metric that sums loss × examples and examples over all ranks: under DDP
+        # the ranks hold different numbers of examples, so a mean of per-rank means would be inexact.
+        self.val_loss = MeanMetric()
+        self.test_loss = MeanMetric()
         # REINFORCE baseline: running mean of the reward. Not saved (checkpoints keep their keys);
         # after a resume it re-warms within a few steps.
         self.register_buffer("reward_baseline", torch.zeros(()), persistent=False)
@@ -81,9 +85,12 @@ class ClassificationTask(pl.LightningModule):
             loss = loss + self.reinforce_loss(out.log_prob, -per_example.detach())
         metrics = getattr(self, f"{split}_metrics")
         metrics.update(logits, batch.labels)
-        on_step = split == "train"
-        self.log(f"{split}/loss", loss, on_step=on_step, on_epoch=True, batch_size=len(batch),
-                 prog_bar=split != "test", sync_dist=split != "train")
+        if split == "train":  # this rank's loss; the gradient all-reduce is what keeps ranks in step
+            self.log("train/loss", loss, on_step=True, on_epoch=True, batch_size=len(batch), prog_bar=True)
+        else:
+            mean_loss = getattr(self, f"{split}_loss")
+            mean_loss.update(loss.detach(), weight=len(batch))
+            self.log(f"{split}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=split == "val")
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=split == "val")
         return loss
 
