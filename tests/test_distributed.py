@@ -79,6 +79,13 @@ def assert_exact(ddp_metrics: dict[str, float], reference: dict[str, Any], split
 # ---- one shared DDP run ----------------------------------------------------------------------
 
 
+def assert_nothing_but_the_data_cache(root: Path) -> None:
+    """Under ``paths.root_dir`` a run may only add the processed-data cache shared by all runs."""
+    if root.exists():
+        assert [p.name for p in root.iterdir()] == [".cache"]
+        assert [p.name for p in (root / ".cache").iterdir()] == ["data"]
+
+
 @pytest.mark.slow
 @pytest.mark.xdist_group("ddp_trained_run")
 def test_ddp_rank_zero_alone_writes_one_directory(ddp_trained_run) -> None:
@@ -89,9 +96,10 @@ def test_ddp_rank_zero_alone_writes_one_directory(ddp_trained_run) -> None:
     assert record["config"]["trainer"]["accelerator"] == "cpu"
 
     # One directory: nothing in the working directory, the default log dir, or beside the run.
-    assert {p.name for p in base.iterdir()} <= {"cwd", "run", "wandb-home"}  # wandb-home: W&B's own settings
+    # wandb-home: W&B's own settings; root: only the shared processed-data cache (paths.cache_dir)
+    assert {p.name for p in base.iterdir()} <= {"cwd", "run", "wandb-home", "root"}
     assert list(Path(ddp_trained_run["cwd"]).iterdir()) == []
-    assert not (base / "root").exists()
+    assert_nothing_but_the_data_cache(base / "root")
 
     # Written once, by rank 0: a second run.json writer would have left run.1.json; a second Hydra
     # job setup would have rewritten .hydra with its own overrides.
@@ -166,7 +174,7 @@ def test_ddp_multirun_two_jobs_in_one_process(tmp_path: Path) -> None:
     proc = run_cli(train_command("-m", *DDP_OVERRIDES, "logger=wandb", "seed=1,2", f"hydra.sweep.dir={sweep_dir}"),
                    cwd=tmp_path, env=subprocess_env(tmp_path), timeout=DDP_TIMEOUT)
     records = _check_sweep_jobs(sweep_dir, proc.stdout + proc.stderr, [1, 2], "Launching 2 jobs locally")
-    assert not (tmp_path / "root").exists()
+    assert_nothing_but_the_data_cache(tmp_path / "root")
     for job, record in enumerate(records):  # one W&B run per job, in the job's directory
         assert len(list((sweep_dir / str(job)).glob("wandb/offline-run-*/run-*.wandb"))) == 1
         reference = single_process_evaluation(record["checkpoint"], [*DDP_OVERRIDES, f"seed={job + 1}"])
@@ -187,7 +195,7 @@ def test_ddp_sweep_with_submitit_local(tmp_path: Path) -> None:
     _check_sweep_jobs(sweep_dir, proc.stdout + proc.stderr, [1, 2], "Submitit 'local' sweep output dir")
     submitit_logs = list((sweep_dir / ".submitit").rglob("*_log.out"))
     assert len(submitit_logs) == 2, submitit_logs  # two submitit jobs, one per sweep point
-    assert not (tmp_path / "root").exists()
+    assert_nothing_but_the_data_cache(tmp_path / "root")
 
 
 @pytest.mark.slow
