@@ -68,43 +68,34 @@ def cli_trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     keeps them on one worker; with any other distribution the workers share the run through a file
     lock (the pattern in the xdist docs), so it still happens once.
     """
-    from filelock import FileLock  # a dependency of torch
-
-    shared = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        shared = shared.parent  # the directory all workers' base temps live in
-    info_file = shared / "cli-trained-run.json"
-    with FileLock(str(shared / "cli-trained-run.lock")):
-        if info_file.is_file():
-            return json.loads(info_file.read_text())
-        base = shared / "cli-trained-run"
-        run_dir, cwd = base / "run", base / "cwd"
-        cwd.mkdir(parents=True)
-        run_cli(train_command(*CLI_TRAIN_OVERRIDES, f"hydra.run.dir={run_dir}"), cwd=cwd, env=subprocess_env(base))
-        info = {"run_dir": str(run_dir), "cwd": str(cwd), "base": str(base), "overrides": CLI_TRAIN_OVERRIDES}
-        info_file.write_text(json.dumps(info))
-        return info
+    return _shared_cli_run(tmp_path_factory, "cli-trained-run", list(CLI_TRAIN_OVERRIDES))
 
 
 @pytest.fixture(scope="session")
 def ddp_trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One ``python -m attnbench.train <DDP_OVERRIDES> logger=[csv,wandb] hydra.run.dir=<dir>`` run
     (2 gloo processes) per session, shared like :func:`cli_trained_run` (group ``ddp_trained_run``)."""
-    from filelock import FileLock
+    return _shared_cli_run(tmp_path_factory, "ddp-trained-run", [*DDP_OVERRIDES, "logger=[csv,wandb]"], DDP_TIMEOUT)
+
+
+def _shared_cli_run(tmp_path_factory: pytest.TempPathFactory, name: str, overrides: list[str],
+                    timeout: float = 300) -> dict[str, Any]:
+    """Run ``python -m attnbench.train <overrides> hydra.run.dir=<dir>`` once per test session: the first
+    xdist worker to ask runs it under a file lock, the others read its description."""
+    from filelock import FileLock  # a dependency of torch
 
     shared = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        shared = shared.parent
-    info_file = shared / "ddp-trained-run.json"
-    with FileLock(str(shared / "ddp-trained-run.lock")):
+        shared = shared.parent  # the directory all workers' base temps live in
+    info_file = shared / f"{name}.json"
+    with FileLock(str(shared / f"{name}.lock")):
         if info_file.is_file():
             return json.loads(info_file.read_text())
-        base = shared / "ddp-trained-run"
+        base = shared / name
         run_dir, cwd = base / "run", base / "cwd"
         cwd.mkdir(parents=True)
-        overrides = [*DDP_OVERRIDES, "logger=[csv,wandb]"]
         proc = run_cli(train_command(*overrides, f"hydra.run.dir={run_dir}"), cwd=cwd, env=subprocess_env(base),
-                       timeout=DDP_TIMEOUT)
+                       timeout=timeout)
         info = {"run_dir": str(run_dir), "cwd": str(cwd), "base": str(base), "overrides": overrides,
                 "output": proc.stdout + proc.stderr}
         info_file.write_text(json.dumps(info))

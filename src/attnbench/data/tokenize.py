@@ -14,42 +14,27 @@ def _normalizer(lowercase: bool) -> normalizers.Normalizer:
     return normalizers.Sequence([normalizers.NFKC()] + ([normalizers.Lowercase()] if lowercase else []))
 
 
-def fit_word_tokenizer(
-    train_texts: list[str], max_vocab: int, min_freq: int, lowercase: bool = True
+def fit_tokenizer(
+    kind: str, train_texts: list[str], max_vocab: int, min_freq: int, lowercase: bool = True
 ) -> Tokenizer:
-    """Word-level tokenizer (``\\w+`` words and punctuation runs), lowercased by default.
+    """A tokenizer fit on ``train_texts``; both kinds split on ``\\w+`` words and punctuation runs after
+    NFKC (and lowercasing by default), ids 0 and 1 are always ``<pad>`` and ``<unk>``, and
+    ``max_vocab`` counts them.
 
-    ``max_vocab`` counts the two special tokens; ids 0 and 1 are always ``<pad>`` and ``<unk>``.
+    ``word``: one id per word (rare words become ``<unk>``); ``bpe``: byte-pair encoding, so rare words
+    split into known pieces instead.
     """
-    tok = Tokenizer(models.WordLevel(unk_token=UNK))
-    tok.normalizer = _normalizer(lowercase)
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    trainer = trainers.WordLevelTrainer(
-        vocab_size=max_vocab, min_frequency=min_freq, special_tokens=[PAD, UNK], show_progress=False
-    )
-    tok.train_from_iterator(train_texts, trainer=trainer)
-    return _checked(tok)
-
-
-def fit_bpe_tokenizer(train_texts: list[str], max_vocab: int, min_freq: int, lowercase: bool = True) -> Tokenizer:
-    """Byte-pair encoding over the same words and punctuation runs: rare words split into known pieces
-    instead of becoming ``<unk>``. ``max_vocab`` is the size after merges, special tokens included."""
-    tok = Tokenizer(models.BPE(unk_token=UNK))
-    tok.normalizer = _normalizer(lowercase)
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    trainer = trainers.BpeTrainer(
-        vocab_size=max_vocab, min_frequency=min_freq, special_tokens=[PAD, UNK], show_progress=False
-    )
-    tok.train_from_iterator(train_texts, trainer=trainer)
-    return _checked(tok)
-
-
-def fit_tokenizer(kind: str, train_texts: list[str], max_vocab: int, min_freq: int, lowercase: bool) -> Tokenizer:
+    options = {"vocab_size": max_vocab, "min_frequency": min_freq, "special_tokens": [PAD, UNK], "show_progress": False}
     if kind == "word":
-        return fit_word_tokenizer(train_texts, max_vocab, min_freq, lowercase)
-    if kind == "bpe":
-        return fit_bpe_tokenizer(train_texts, max_vocab, min_freq, lowercase)
-    raise ValueError(f"data.tokenizer={kind!r} is not available; use one of {list(TOKENIZERS)}")
+        tok, trainer = Tokenizer(models.WordLevel(unk_token=UNK)), trainers.WordLevelTrainer(**options)
+    elif kind == "bpe":
+        tok, trainer = Tokenizer(models.BPE(unk_token=UNK)), trainers.BpeTrainer(**options)
+    else:
+        raise ValueError(f"data.tokenizer={kind!r} is not available; use one of {list(TOKENIZERS)}")
+    tok.normalizer = _normalizer(lowercase)
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(train_texts, trainer=trainer)
+    return _checked(tok)
 
 
 def _checked(tok: Tokenizer) -> Tokenizer:
