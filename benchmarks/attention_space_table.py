@@ -1,31 +1,38 @@
 """Table of an attention-space sweep (``benchmarks/attention_space_sweep.sh``): one row per variant,
-one column pair (test acc, fit seconds) per encoder. Writes ``<dir>/table.md`` and prints it.
+test accuracy and fit seconds per encoder.
 
-    python benchmarks/attention_space_table.py logs/attention_space
+    python benchmarks/attention_space_table.py logs/attention_space                    # print it
+    python benchmarks/attention_space_table.py logs/attention_space --out results/attention_space \\
+        --wall-s 2400 --command "benchmarks/attention_space_sweep.sh"                # + table.md/csv, MANIFEST
+
+Earlier files in ``--out`` are moved to ``--out/.previous/<time>/``, never overwritten.
 """
 
 from __future__ import annotations
 
+import argparse
+import csv
+import io
 import sys
 from pathlib import Path
 from typing import Any
 
-from attnbench.report import collect_runs
+from attnbench.report import collect_runs, keep_previous, manifest
 
 
 def variant(config: dict[str, Any]) -> str:
     att = config["attention"]
     if att["name"] == "none":
-        return f"none, {config['pooling']['mode']} pooling"
+        return f"none · {config['pooling']['mode']} pooling"
     if att["name"] == "multihead":
-        return f"multihead ({att['heads']} heads), {att['query']} query"
+        return f"multihead ({att['heads']} heads) · soft · {att['query']}"
     alignment = att["alignment"] + (f" ({att['hard_estimator']})" if att["alignment"] == "hard" else "")
-    hops = f", {att['hops']} hops" if att.get("hops", 1) > 1 else ""
+    hops = f" ({att['hops']} hops)" if att.get("hops", 1) > 1 else ""
     return f"{att['score']} · {alignment} · {att['query']}{hops}"
 
 
-def main(root: str) -> None:
-    records = collect_runs(root)
+def tables(records: list[dict[str, Any]]) -> tuple[str, str]:
+    """(Markdown, CSV) of the sweep."""
     cells: dict[str, dict[str, dict[str, Any]]] = {}
     for r in records:
         cells.setdefault(variant(r["config"]), {})[r["config"]["encoder"]["name"]] = r
@@ -33,25 +40,47 @@ def main(root: str) -> None:
     header = ["variant (score · alignment · query)"]
     header += [f"{e} {what}" for e in encoders for what in ("test acc", "fit s")]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    buf = io.StringIO()
+    out = csv.writer(buf)
+    out.writerow(["variant", "encoder", "status", "test_acc", "test_f1_macro", "val_acc", "fit_s", "run_dir"])
     for name in sorted(cells):
         row = [name]
         for enc in encoders:
             r = cells[name].get(enc)
             if r is None:
                 row += ["—", "—"]
-            elif r["status"] != "completed":
-                row += ["failed", "—"]
-            else:
-                row += [f"{r['metrics']['test/acc']:.3f}", f"{r['timings'].get('fit_s', 0):.0f}"]
+                continue
+            m, fit = r["metrics"], r["timings"].get("fit_s")
+            row += [f"{m['test/acc']:.3f}", f"{fit:.0f}"] if r["status"] == "completed" else ["failed", "—"]
+            out.writerow([name, enc, r["status"], m.get("test/acc"), m.get("test/f1_macro"), m.get("val/acc"), fit,
+                          r.get("run_dir", "")])
         lines.append("| " + " | ".join(row) + " |")
     done = sum(r["status"] == "completed" for r in records)
-    total_fit = sum(r["timings"].get("total_s", 0) for r in records)
-    lines.append("")
-    lines.append(f"{done}/{len(records)} runs completed; sum of run times {total_fit / 60:.1f} min.")
-    text = "\n".join(lines) + "\n"
-    (Path(root) / "table.md").write_text(text)
-    sys.stdout.write(text)
+    total = sum(r["timings"].get("total_s", 0) for r in records)
+    lines += ["", f"{done}/{len(records)} runs completed; their run times add up to {total / 60:.1f} min."]
+    return "\n".join(lines) + "\n", buf.getvalue()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sweep_dir")
+    parser.add_argument("--out", type=Path, help="write table.md, table.csv and MANIFEST here")
+    parser.add_argument("--wall-s", type=float, default=0.0, help="the sweep's wall time, for the MANIFEST")
+    parser.add_argument("--command", default="benchmarks/attention_space_sweep.sh", help="for the MANIFEST")
+    args = parser.parse_args(argv)
+    records = collect_runs(args.sweep_dir)
+    markdown, table_csv = tables(records)
+    sys.stdout.write(markdown)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        keep_previous(args.out, ["table.md", "table.csv", "MANIFEST"])
+        (args.out / "table.md").write_text(markdown)
+        (args.out / "table.csv").write_text(table_csv)
+        (args.out / "MANIFEST").write_text(manifest(args.command, args.wall_s, {
+            "sweep_dir": args.sweep_dir, "runs": len(records),
+            "runs_git_sha": ",".join(sorted({str(r.get("git_sha")) for r in records})),  # the code that trained
+        }))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "logs/attention_space")
+    main()
