@@ -347,6 +347,39 @@ class RunConfig:
     ckpt_path: str | None = None  # train: resume from it; eval: the checkpoint to evaluate
     resume: bool = True  # train: start from <checkpoint dir>/last.ckpt when the run directory has one
     torch_threads: int | None = None
+    skip_completed: bool = False  # a run directory whose run.json completed with this config hash: skip
+    study: Any = None  # set by `attnbench-study`: {name, variant, label, run_name} (reports, W&B group)
+
+
+# Keys that do not change what a run computes: left out of the config hash (``config_hash``), so a
+# study re-run on another machine, with other paths, loggers, thread counts or labels, still matches.
+HASH_EXCLUDED = (
+    "paths", "logger", "hydra", "torch_threads", "skip_completed", "study", "resume", "tags", "task_name",
+    "data.cache_dir", "data.num_workers", "callbacks.model_checkpoint.dirpath", "callbacks.rich_progress_bar",
+    "callbacks.lr_monitor", "callbacks.attention_heatmaps", "trainer.enable_model_summary",
+)
+
+
+def config_hash(cfg: DictConfig | dict[str, Any]) -> str:
+    """sha256 (16 hex digits) of the resolved configuration without :data:`HASH_EXCLUDED` keys: two runs
+    with the same hash compute the same thing. Works on a composed config outside a Hydra run too (the
+    excluded keys are the ones that interpolate ``hydra:`` values)."""
+    import hashlib
+    import json
+
+    node = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False) if isinstance(cfg, DictConfig) else cfg)
+    node.pop("hydra", None)
+    if isinstance(node.get("paths"), DictConfig):  # ${hydra:runtime.output_dir} outside a Hydra run
+        node.paths.output_dir = "<output_dir>"
+    resolved = OmegaConf.to_container(node, resolve=True)
+    for dotted in HASH_EXCLUDED:
+        *parents, leaf = dotted.split(".")
+        parent = resolved
+        for p in parents:
+            parent = parent.get(p) if isinstance(parent, dict) else None
+        if isinstance(parent, dict):
+            parent.pop(leaf, None)
+    return hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 SCHEMAS: dict[str, dict[str, type]] = {

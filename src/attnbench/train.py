@@ -22,11 +22,11 @@ from pytorch_lightning.loggers import Logger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from attnbench.checkpoints import check_compatible, load_checkpoint, load_weights, restore_data_state
-from attnbench.config import config_dir, register_configs, validate
+from attnbench.config import config_dir, config_hash, register_configs, validate
 from attnbench.data.sources import DataError
 from attnbench.distributed import build_strategy, end_distributed, global_rank_from_env
 from attnbench.models import count_parameters
-from attnbench.record import environment, git_sha, write_run_record
+from attnbench.record import RUN_FILE, environment, git_sha, read_run_record, write_run_record
 
 log = logging.getLogger(__name__)
 
@@ -98,16 +98,64 @@ def resume_checkpoint(cfg: DictConfig, callbacks: list[pl.Callback], model: pl.L
     return None
 
 
+def _hydra_job() -> dict[str, Any]:
+    """This job's Hydra overrides and group choices (empty outside a Hydra run)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return {}
+    hc = HydraConfig.get()
+    return {"overrides": list(hc.overrides.task), "choices": dict(hc.runtime.choices)}
+
+
+def reuse_run_dir(run_dir: Path, digest: str, skip_completed: bool, archive: bool = True) -> dict[str, Any] | None:
+    """Look at what a reused run directory already holds.
+
+    Returns the earlier record when it completed with the same config hash and ``skip_completed`` is
+    set (the run is not repeated). When the earlier record has another config hash, its run records
+    and checkpoints move to ``.previous/<time>/`` first (by rank 0 only: ``archive``), so ``resume``
+    never continues a checkpoint of another configuration and nothing is overwritten.
+    """
+    path = run_dir / RUN_FILE
+    if not path.is_file():
+        return None
+    try:
+        earlier = read_run_record(path)
+    except (OSError, ValueError):
+        earlier = {}
+    same = earlier.get("config_hash") == digest
+    if same and skip_completed and earlier.get("status") == "completed":
+        return earlier
+    if not same and archive:
+        backup = run_dir / ".previous" / time.strftime("%Y%m%d-%H%M%S")
+        backup.mkdir(parents=True, exist_ok=True)
+        for p in [*run_dir.glob("run*.json"), run_dir / "checkpoints"]:
+            if p.exists():
+                p.rename(backup / p.name)
+        log.warning("%s held a run of another configuration (hash %s, now %s): moved to %s",
+                    run_dir, earlier.get("config_hash"), digest, backup)
+    return None
+
+
 def run(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> dict[str, Any]:
     """Train and/or test one configuration; returns the run record also written to ``run.json``.
 
     ``extra_callbacks`` are added to the configured callbacks (for programmatic use and tests).
+    With ``skip_completed=true`` a run directory that already holds a completed run of the same
+    configuration (``config_hash``) is not run again: its record is returned as it is.
     """
     run_dir = Path(cfg.paths.output_dir)
+    digest = config_hash(cfg)
+    rank = global_rank_from_env(cfg.trainer.get("devices", 1))
+    earlier = reuse_run_dir(run_dir, digest, bool(cfg.get("skip_completed")), archive=rank == 0)
+    if earlier is not None:  # every rank sees the same record, so all of them skip
+        log.info("skipped: %s already holds a completed run of this configuration (hash %s)", run_dir, digest)
+        return earlier
     resolved = OmegaConf.to_container(cfg, resolve=True)
     record: dict[str, Any] = {
-        "status": "running", "config": resolved, "metrics": {}, "timings": {}, "params": None,
-        "checkpoint": None, "run_dir": str(run_dir), "env": environment(), "git_sha": git_sha(),
+        "status": "running", "config": resolved, "config_hash": digest, **_hydra_job(), "metrics": {},
+        "timings": {}, "params": None, "checkpoint": None, "run_dir": str(run_dir), "env": environment(),
+        "git_sha": git_sha(),
     }
     loggers: list[Logger] = []
     trainer: pl.Trainer | None = None
