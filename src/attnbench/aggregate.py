@@ -82,19 +82,41 @@ def lookup(record: dict[str, Any], key: str) -> Any:
     return node
 
 
-def run_label(record: dict[str, Any]) -> str:
-    """Row label of an ad-hoc run: the study variant's label, else the model's description and the
-    overrides that are not seeds."""
-    study = (record.get("config") or {}).get("study") or {}
+def model_name(record: dict[str, Any]) -> str:
+    """The study variant's label, else a description of the model (``BiLSTM + additive attention``)."""
+    config = record.get("config") or {}
+    study = config.get("study") or {}
     if study.get("label"):
         return study["label"]
-    config = record.get("config") or {}
     try:
-        name = "TF-IDF + logistic regression" if _is_tfidf(config) else describe(config)
+        return "TF-IDF + logistic regression" if _is_tfidf(config) else describe(config)
     except (KeyError, TypeError):
-        name = "?"
-    extra = [o for o in record.get("overrides") or [] if not o.startswith(("seed=", "hydra.", "torch_threads="))]
-    return name if not extra else f"{name} [{' '.join(extra)}]"
+        return "?"
+
+
+def run_labels(records: list[dict[str, Any]]) -> list[str]:
+    """Row labels of ad-hoc runs: the model name, plus the overrides (other than seeds) that tell apart
+    runs whose model names are equal."""
+
+    def swept(r: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(sorted(o for o in r.get("overrides") or [] if not o.startswith(("seed=", "torch_threads="))))
+
+    names = [model_name(r) for r in records]
+    groups: dict[str, set[tuple[str, ...]]] = defaultdict(set)
+    for name, r in zip(names, records, strict=True):
+        groups[name].add(swept(r))
+    labels = []
+    for name, r in zip(names, records, strict=True):
+        if len(groups[name]) > 1:
+            common = set.intersection(*(set(g) for g in groups[name]))
+            labels.append(f"{name} [{' '.join(o for o in swept(r) if o not in common)}]")
+        else:
+            labels.append(name)
+    return labels
+
+
+def run_label(record: dict[str, Any]) -> str:
+    return model_name(record)
 
 
 def _is_tfidf(config: dict[str, Any]) -> bool:
@@ -182,15 +204,16 @@ def build_table(records: list[dict[str, Any]], study: Any | None = None, sweep_d
         baseline = study.baseline
     metrics = metrics or ["test/acc", "test/f1_macro"]
 
+    labels = {id(r): label for r, label in zip(records, run_labels(records), strict=True)}
+
     def row_of(r: dict[str, Any]) -> str:
         s = (r.get("config") or {}).get("study") or {}
-        return s.get("variant") if study is not None else run_label(r)
+        return s.get("variant") if study is not None else labels[id(r)]
 
     if study is None:
         for r in records:
-            label = run_label(r)
-            if (label, label) not in rows:
-                rows.append((label, label))
+            if (labels[id(r)], labels[id(r)]) not in rows:
+                rows.append((labels[id(r)], labels[id(r)]))
     if column_key:
         values = list(study.grid[column_key])
         columns = [(v, f"{column_key.split('.')[-1]}={v}") for v in values]

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 import traceback
 from pathlib import Path
@@ -155,7 +156,7 @@ def run(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> di
     record: dict[str, Any] = {
         "status": "running", "config": resolved, "config_hash": digest, **_hydra_job(), "metrics": {},
         "timings": {}, "params": None, "checkpoint": None, "run_dir": str(run_dir), "env": environment(),
-        "git_sha": git_sha(),
+        "git_sha": git_sha(), "pid": os.getpid(), "started_at": time.time(),
     }
     loggers: list[Logger] = []
     trainer: pl.Trainer | None = None
@@ -237,6 +238,7 @@ def run(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> di
         if trainer is not None:  # wait for the other ranks, close the process group: the next run starts clean
             end_distributed(trainer.strategy)
         record["timings"]["total_s"] = time.perf_counter() - started
+        record["finished_at"] = time.time()
         if rank_zero_only.rank == 0:
             path = write_run_record(run_dir, record)
             log.info("run record: %s", path)

@@ -1,0 +1,300 @@
+"""Studies end to end: a tiny study (2 variants × 2 seeds, plus a variant that fails) runs as a real Hydra
+multirun with the joblib launcher (2 jobs), and its tables, plots, report page and MANIFEST are checked
+against numbers recomputed here from the runs' ``run.json`` files; then it is resumed; then the page is
+opened in headless Chromium. Also: ad-hoc multiruns through ``attnbench-report``, study-file errors,
+and the table statistics on hand-made records."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scipy import stats
+
+from attnbench.aggregate import Cell, paired_p_value
+from attnbench.study import StudyError, load_study
+
+from .helpers import TINY_OVERRIDES, subprocess_env
+
+pytestmark = pytest.mark.xdist_group("tiny_study")
+
+TINY_STUDY = {
+    "description": "Two tiny BiLSTMs on BBC News, for the tests.",
+    "question": "Does the tiny study pipeline work?",
+    "overrides": [*TINY_OVERRIDES, "debug=limit", "callbacks=[default,attention_heatmaps]",
+                  "callbacks.attention_heatmaps.num_examples=2", "callbacks.rich_progress_bar=null", "tags=[tests]"],
+    "seeds": [1, 2],
+    "variants": {
+        "plain": {"label": "BiLSTM, last state", "overrides": ["encoder.hidden_size=16", "attention=none"]},
+        "additive": {"label": "BiLSTM + additive",
+                     "overrides": ["encoder.hidden_size=16", "attention=additive", "attention.hidden_size=16"]},
+        # composes, then fails when the Trainer is built: a run that breaks at run time
+        "broken": {"label": "broken on purpose", "overrides": ["encoder.hidden_size=16", "trainer.precision=nonsense"]},
+    },
+    "table": {"metrics": ["test/acc", "test/f1_macro"], "baseline": "plain"},
+}
+STUDY_TIMEOUT = 600
+
+
+def study_command(study_file: Path, base: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "attnbench.study", str(study_file), "--launcher", "joblib", "--jobs", "2",
+            "--sweep-dir", str(base / "sweep"), "--out", str(base / "out"), *extra]
+
+
+def run_study(study_file: Path, base: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(study_command(study_file, base, *extra), cwd=base, env=subprocess_env(base),
+                          capture_output=True, text=True, timeout=STUDY_TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    import yaml
+
+    base = tmp_path_factory.mktemp("tiny-study")
+    study_file = base / "tiny.yaml"
+    study_file.write_text(yaml.safe_dump(TINY_STUDY, sort_keys=False))
+    proc = run_study(study_file, base)
+    return {"base": base, "file": study_file, "proc": proc, "sweep": base / "sweep", "out": base / "out"}
+
+
+def records_of(sweep: Path, variant: str) -> dict[int, dict[str, Any]]:
+    out = {}
+    for path in sorted((sweep / variant).glob("*/run.json")):
+        record = json.loads(path.read_text())
+        out[record["config"]["seed"]] = record
+    return out
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_study_runs_every_job_and_reports_the_failed_variant(tiny_study: dict[str, Any]) -> None:
+    proc = tiny_study["proc"]
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]  # a variant failed: exit 1
+    assert "4/6 completed" in proc.stdout, proc.stdout[-2000:]
+    sweep = tiny_study["sweep"]
+    for variant in ("plain", "additive"):
+        runs = records_of(sweep, variant)
+        assert sorted(runs) == [1, 2]
+        assert all(r["status"] == "completed" for r in runs.values())
+        # the job directory is fixed by what it runs: <variant>/seed=<seed>
+        assert sorted(p.name for p in (sweep / variant).iterdir()) == ["seed=1", "seed=2"]
+    broken = records_of(sweep, "broken")
+    assert sorted(broken) == [1, 2] and all(r["status"] == "failed" for r in broken.values())
+    assert "nonsense" in broken[1]["error"]
+    table = (tiny_study["out"] / "table.md").read_text()
+    row = next(line for line in table.splitlines() if line.startswith("| broken on purpose"))
+    assert "failed (2)" in row and "0 (2 failed)" in row
+
+
+def test_table_numbers_are_recomputed_from_the_run_records(tiny_study: dict[str, Any]) -> None:
+    out, sweep = tiny_study["out"], tiny_study["sweep"]
+    for name in ("table.md", "table.csv", "table.tex", "index.html", "MANIFEST", "bar.png"):
+        assert (out / name).is_file(), name
+    rows = read_csv(out / "table.csv")
+    plain = records_of(sweep, "plain")
+    for variant in ("plain", "additive"):
+        runs = records_of(sweep, variant)
+        for metric in ("test/acc", "test/f1_macro"):
+            values = [runs[s]["metrics"][metric] for s in (1, 2)]
+            row = next(r for r in rows if r["row"] == variant and r["metric"] == metric)
+            assert float(row["mean"]) == pytest.approx(statistics.mean(values), abs=1e-12)
+            assert float(row["std"]) == pytest.approx(statistics.stdev(values), abs=1e-12)
+            assert int(row["n"]) == 2 and int(row["failed"]) == 0
+            if variant == "additive" and metric == "test/acc":
+                base = [plain[s]["metrics"][metric] for s in (1, 2)]
+                diffs = [a - b for a, b in zip(values, base, strict=True)]
+                if max(diffs) - min(diffs) > 1e-12:
+                    expected = stats.ttest_rel(values, base).pvalue
+                    assert float(row["p_value_vs_baseline"]) == pytest.approx(expected, rel=1e-9)
+            md_cell = f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+            assert md_cell in (out / "table.md").read_text()
+    # the best mean of each metric column is marked, in every format
+    for metric in ("test/acc", "test/f1_macro"):
+        metric_rows = [r for r in rows if r["metric"] == metric and r["mean"]]
+        best = max(float(r["mean"]) for r in metric_rows)
+        assert {r["row"] for r in metric_rows if r["best"] == "True"} == {
+            r["row"] for r in metric_rows if float(r["mean"]) == best}
+    assert "**" in (out / "table.md").read_text()
+    tex = (out / "table.tex").read_text()
+    assert r"\begin{tabular}" in tex and r"\textbf{" in tex and "paired t-test" in tex
+    assert "paired t-test across seeds" in (out / "table.md").read_text()
+
+
+def test_manifest_heatmaps_and_wandb(tiny_study: dict[str, Any]) -> None:
+    out, sweep = tiny_study["out"], tiny_study["sweep"]
+    manifest = dict(line.split(": ", 1) for line in (out / "MANIFEST").read_text().splitlines() if ": " in line)
+    assert manifest["command"].startswith("attnbench-study ") and "--jobs 2" in manifest["command"]
+    for key in ("git_sha", "torch", "lightning", "python", "machine", "cpu_count", "wall_time_s"):
+        assert manifest.get(key), key
+    assert manifest["runs_completed"] == "4" and manifest["runs_failed"] == "2"
+    assert float(manifest["wall_time_s"]) > 0
+    # the best attention run's heatmaps are copied and shown
+    pngs = sorted((out / "heatmaps").glob("*.png"))
+    assert pngs and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    assert "/additive/" in manifest["heatmaps_from"]
+    # W&B: every run in the study's group, variant as job_type, offline in its own directory
+    for variant in ("plain", "additive"):
+        for seed, record in records_of(sweep, variant).items():
+            wb = record["config"]["logger"]["wandb"]
+            assert (wb["group"], wb["job_type"], wb["name"]) == ("tiny", variant, f"{variant}/seed={seed}")
+            assert "tests" in wb["tags"]
+            assert list((Path(record["run_dir"]) / "wandb").glob("offline-run-*/run-*.wandb"))
+    # ... and the aggregated table logged once, as a wandb.Table, in a report run of the group
+    report_run = Path(manifest["wandb_report_run"])
+    assert report_run.name.startswith("offline-run-"), manifest["wandb_report_run"]
+    tables = list(report_run.rglob("comparison*.table.json"))
+    assert len(tables) == 1
+    logged = json.loads(tables[0].read_text())
+    assert [row[0] for row in logged["data"]] == ["BiLSTM, last state", "BiLSTM + additive", "broken on purpose"]
+
+
+def test_two_joblib_jobs_ran_at_the_same_time(tiny_study: dict[str, Any]) -> None:
+    sweep = tiny_study["sweep"]
+    runs = [r for v in ("plain", "additive", "broken") for r in records_of(sweep, v).values()]
+    assert all(r["config"]["torch_threads"] == max(1, (os.cpu_count() or 1) // 2) for r in runs)
+    overlapping = [
+        (a, b) for i, a in enumerate(runs) for b in runs[i + 1:]
+        if a["pid"] != b["pid"] and a["started_at"] < b["finished_at"] and b["started_at"] < a["finished_at"]
+    ]
+    assert overlapping, [(r["pid"], r["started_at"], r["finished_at"]) for r in runs]
+
+
+def test_index_html_renders_in_headless_chromium(tiny_study: dict[str, Any], chromium: str) -> None:
+    page = tiny_study["out"] / "index.html"
+    proc = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+    dom = proc.stdout
+    assert "<table" in dom, proc.stderr[-2000:]
+    assert len(re.findall(r'<tr class="run-row"', dom)) == 3
+    images = re.findall(r"<img [^>]*>", dom)
+    assert len(images) >= 2  # the bar chart and the heatmaps
+    assert all('data-loaded="1"' in img for img in images), images
+    assert "broken" not in " ".join(images) and "missing image" not in dom
+    # a page with a missing image says so, in the browser
+    broken = page.with_name("broken.html")
+    broken.write_text(page.read_text().replace('src="bar.png"', 'src="no-such.png"'))
+    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+                          "--dump-dom", broken.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert "missing image: no-such.png" in dom
+
+
+def test_resume_skips_completed_runs_and_reruns_failed_or_missing(tiny_study: dict[str, Any]) -> None:
+    sweep, base = tiny_study["sweep"], tiny_study["base"]
+    # plain/seed=1 failed, additive/seed=2 never ran (interrupted study); the other runs are done
+    failed = sweep / "plain" / "seed=1" / "run.json"
+    record = json.loads(failed.read_text())
+    record["status"] = "failed"
+    failed.write_text(json.dumps(record))
+    shutil.rmtree(sweep / "additive" / "seed=2")
+    untouched = {p: p.stat().st_mtime_ns for p in [sweep / "plain" / "seed=2" / "run.json",
+                                                  sweep / "additive" / "seed=1" / "run.json"]}
+    proc = run_study(tiny_study["file"], base)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]  # "broken" still fails
+    assert "4/6 completed (2 reused)" in proc.stdout, proc.stdout[-2000:]
+    for path, mtime in untouched.items():
+        assert path.stat().st_mtime_ns == mtime, f"{path} was run again"
+    assert json.loads(failed.read_text())["status"] == "completed"
+    assert (failed.parent / "run.1.json").is_file()  # the failed record is kept
+    assert json.loads((sweep / "additive" / "seed=2" / "run.json").read_text())["status"] == "completed"
+    assert list((tiny_study["out"] / ".previous").iterdir())  # the earlier results were kept
+    history = [json.loads(line) for line in (sweep / "study_history.jsonl").read_text().splitlines()]
+    assert [h["reused"] for h in history] == [0, 2]
+
+
+def test_report_aggregates_an_ad_hoc_multirun(tmp_path: Path) -> None:
+    sweep = tmp_path / "adhoc"
+    cmd = [sys.executable, "-m", "attnbench.train", "-m", *TINY_OVERRIDES, "encoder.hidden_size=16", "debug=limit",
+           "logger=csv", "callbacks.rich_progress_bar=null", "pooling=last,mean", "seed=1,2",
+           f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=subprocess_env(tmp_path), capture_output=True, text=True,
+                          timeout=STUDY_TIMEOUT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = subprocess.run([sys.executable, "-m", "attnbench.aggregate", str(sweep), "--out", str(tmp_path / "out"),
+                             "--baseline", "BiLSTM (last-state pooling)"],
+                            cwd=tmp_path, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert report.returncode == 0, report.stderr[-3000:]
+    rows = read_csv(tmp_path / "out" / "table.csv")
+    acc = {r["label"]: r for r in rows if r["metric"] == "test/acc"}
+    assert set(acc) == {"BiLSTM (last-state pooling)", "BiLSTM (mean pooling)"}
+    for label, pooling in (("BiLSTM (last-state pooling)", "last"), ("BiLSTM (mean pooling)", "mean")):
+        values = [json.loads(p.read_text())["metrics"]["test/acc"] for p in sweep.glob("*/run.json")
+                  if json.loads(p.read_text())["config"]["pooling"]["mode"] == pooling]
+        assert int(acc[label]["n"]) == 2 == len(values)
+        assert float(acc[label]["mean"]) == pytest.approx(statistics.mean(values), abs=1e-12)
+    assert (tmp_path / "out" / "index.html").is_file() and (tmp_path / "out" / "MANIFEST").is_file()
+    missing = subprocess.run([sys.executable, "-m", "attnbench.aggregate", str(tmp_path / "nothing"), "--out",
+                              str(tmp_path / "o2")], capture_output=True, text=True, env=subprocess_env(tmp_path))
+    assert missing.returncode == 2 and "nothing" in missing.stderr
+
+
+# ---- study files and statistics, no training ---------------------------------------------------------
+
+
+def write_study(tmp_path: Path, **changes: Any) -> Path:
+    import yaml
+
+    spec = json.loads(json.dumps(TINY_STUDY))
+    spec.update(changes)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"sweep": []}, r"unknown key\(s\) \['sweep'\]"),
+        ({"seeds": []}, "seeds must be a non-empty list"),
+        ({"table": {"baseline": "nope"}}, r"table.baseline='nope' is not a variant"),
+        ({"table": {"columns": "data.max_length"}}, "table.columns='data.max_length' is not a grid key"),
+        ({"plots": ["pie"]}, r"plots \['pie'\] unknown"),
+        ({"variants": {"a b": {"overrides": []}}}, "variant id 'a b'"),
+        ({"published": {"values": {"nope": {}}}}, "published.values maps variant ids"),
+    ],
+)
+def test_bad_study_files_name_the_key(tmp_path: Path, changes: dict[str, Any], message: str) -> None:
+    path = write_study(tmp_path, **changes)
+    with pytest.raises(StudyError, match=message) as err:
+        load_study(path)
+    assert str(path) in str(err.value)
+
+
+def test_unknown_study_lists_the_available_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    from attnbench.study import main
+
+    assert main(["no_such_study"]) == 2
+    err = capsys.readouterr().err
+    assert "no_such_study" in err and "bilstm_vs_attention" in err
+
+
+def test_committed_studies_load() -> None:
+    for name in ("bilstm_vs_attention", "long_sequence_memory", "keras_conv1d"):
+        study = load_study(name)
+        assert study.baseline in study.variants and len(study.seeds) >= 3, name
+
+
+def test_paired_p_value_and_cell_statistics() -> None:
+    a, b = {1: 0.9, 2: 0.8, 3: 0.85}, {1: 0.7, 2: 0.72, 3: 0.6}
+    assert paired_p_value(a, b) == pytest.approx(stats.ttest_rel([0.9, 0.8, 0.85], [0.7, 0.72, 0.6]).pvalue)
+    assert paired_p_value({1: 0.5}, {1: 0.4}) is None  # one pair: no test
+    assert paired_p_value({1: 0.5, 2: 0.6}, {1: 0.5, 2: 0.6}) == 1.0
+    assert paired_p_value({1: 0.5, 2: 0.6, 3: 0.9}, {2: 0.5, 3: 0.8}) is not None  # pairs by seed
+    cell = Cell(values={1: 0.5, 2: 0.7})
+    assert cell.mean == pytest.approx(0.6) and cell.std == pytest.approx(math.sqrt(0.02))
+    assert Cell().mean is None and Cell(values={1: 0.3}).std == 0.0
