@@ -153,6 +153,7 @@ class PoolingConfig:
 
 @dataclass
 class OptimizerConfig:
+    name: str = "adamw"  # adamw (decoupled weight decay) | adam (L2 weight decay added to the gradient)
     lr: float = 2e-3
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.999)
@@ -436,6 +437,13 @@ def validate(cfg: DictConfig) -> None:
                 f"config key '{group}.{key}' is not valid for {schema.__name__}: {str(err).splitlines()[0]}. "
                 f"Accepted keys: {', '.join(f.name for f in fields(schema))}"
             ) from None
+    model = cfg.get("model")
+    optimizer = model.get("optimizer") if isinstance(model, DictConfig) else None
+    if isinstance(optimizer, DictConfig) and optimizer.get("name") is not None:
+        from attnbench.models.task import OPTIMIZERS
+
+        if optimizer.name not in OPTIMIZERS:
+            raise ConfigKeyError(f"model.optimizer.name={optimizer.name!r} is unknown; use one of {sorted(OPTIMIZERS)}")
     import pytorch_lightning as pl
 
     trainer = cfg.get("trainer")
