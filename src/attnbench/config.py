@@ -73,6 +73,12 @@ class DataConfig:
     embeddings_path: str | None = None  # a GloVe/word2vec text file; sets the embedding weights
     cache_dir: str | None = "${paths.cache_dir}"  # null: no cache
     synthetic: SyntheticConfig | None = None
+    # row filters, applied before splitting (counts in the data summary):
+    labels: list[str] | None = None  # keep only these labels; class ids follow this order
+    # {source label: new label (merge/rename) or null (drop its rows)}; Any, not dict[str, str | None] | None:
+    # OmegaConf cannot merge a command-line dict into a typed dict node that is None (the DataModule checks it)
+    label_map: Any = None
+    max_tokens: int | None = None  # drop documents of >= this many word tokens (before truncation)
     batch_size: int = 32
     eval_batch_size: int = 128
     bucket: bool = True
