@@ -206,6 +206,21 @@ class KerasConv1DModelConfig:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
 
 
+@dataclass
+class TfidfLogRegConfig:
+    """A classical baseline: TF-IDF + logistic regression (``attnbench.baselines.TfidfLogReg``)."""
+
+    _target_: str = "attnbench.baselines.TfidfLogReg"
+    ngram_range: list[int] = field(default_factory=lambda: [1, 2])
+    min_df: int = 1
+    max_features: int | None = None
+    sublinear_tf: bool = True
+    C: float = 1.0
+    max_iter: int = 1000
+    class_weight: str | None = None  # null | balanced
+    solver: str = "lbfgs"
+
+
 # ---- trainer --------------------------------------------------------------------------------
 
 
@@ -361,7 +376,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "encoder": {"bilstm": BiLSTMConfig, "conv1d": Conv1DConfig},
     "attention": {"none": NoAttentionConfig, "attention": AttentionConfig, "multihead": MultiHeadConfig},
     "pooling": {"pooling": PoolingConfig},
-    "model": {"classifier": ModelConfig, "keras_conv1d": KerasConv1DModelConfig},
+    "model": {"classifier": ModelConfig, "keras_conv1d": KerasConv1DModelConfig, "tfidf_logreg": TfidfLogRegConfig},
     "trainer": {"trainer": TrainerConfig},
     "logger": {"wandb": WandbConfig, "csv": CSVConfig, "tensorboard": TensorBoardConfig},
     "callbacks": {
