@@ -8,6 +8,9 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+# Hyperparameters added after checkpoints existed, with the value those checkpoints were trained with.
+LEGACY_DEFAULTS = {"optimizer.name": "adamw"}
+
 
 class CheckpointMismatchError(ValueError):
     """The checkpoint was trained with a different model configuration than the one composed."""
@@ -46,6 +49,9 @@ def check_compatible(
     which ``checkpoint`` and ``model`` differ, with both values. ``hint`` adds another way out."""
     saved = _flatten(checkpoint.get("hyper_parameters", {}))
     current = _flatten(dict(model.hparams))
+    for key, value in LEGACY_DEFAULTS.items():  # checkpoints from before a setting existed had its default
+        if key in current and key not in saved:
+            saved[key] = value
     diffs = [
         f"model.{k}: checkpoint has {saved.get(k, '<absent>')!r}, config has {current.get(k, '<absent>')!r}"
         for k in sorted(set(saved) | set(current))

@@ -73,6 +73,12 @@ class DataConfig:
     embeddings_path: str | None = None  # a GloVe/word2vec text file; sets the embedding weights
     cache_dir: str | None = "${paths.cache_dir}"  # null: no cache
     synthetic: SyntheticConfig | None = None
+    # row filters, applied before splitting (counts in the data summary):
+    labels: list[str] | None = None  # keep only these labels; class ids follow this order
+    # {source label: new label (merge/rename) or null (drop its rows)}; Any, not dict[str, str | None] | None:
+    # OmegaConf cannot merge a command-line dict into a typed dict node that is None (the DataModule checks it)
+    label_map: Any = None
+    max_tokens: int | None = None  # drop documents of >= this many word tokens (before truncation)
     batch_size: int = 32
     eval_batch_size: int = 128
     bucket: bool = True
@@ -153,6 +159,7 @@ class PoolingConfig:
 
 @dataclass
 class OptimizerConfig:
+    name: str = "adamw"  # adamw (decoupled weight decay) | adam (L2 weight decay added to the gradient)
     lr: float = 2e-3
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.999)
@@ -197,6 +204,21 @@ class KerasConv1DModelConfig:
     dropout: float = 0.0
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+
+
+@dataclass
+class TfidfLogRegConfig:
+    """A classical baseline: TF-IDF + logistic regression (``attnbench.baselines.TfidfLogReg``)."""
+
+    _target_: str = "attnbench.baselines.TfidfLogReg"
+    ngram_range: list[int] = field(default_factory=lambda: [1, 2])
+    min_df: int = 1
+    max_features: int | None = None
+    sublinear_tf: bool = True
+    C: float = 1.0
+    max_iter: int = 1000
+    class_weight: str | None = None  # null | balanced
+    solver: str = "lbfgs"
 
 
 # ---- trainer --------------------------------------------------------------------------------
@@ -387,7 +409,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "encoder": {"bilstm": BiLSTMConfig, "conv1d": Conv1DConfig},
     "attention": {"none": NoAttentionConfig, "attention": AttentionConfig, "multihead": MultiHeadConfig},
     "pooling": {"pooling": PoolingConfig},
-    "model": {"classifier": ModelConfig, "keras_conv1d": KerasConv1DModelConfig},
+    "model": {"classifier": ModelConfig, "keras_conv1d": KerasConv1DModelConfig, "tfidf_logreg": TfidfLogRegConfig},
     "trainer": {"trainer": TrainerConfig},
     "logger": {"wandb": WandbConfig, "csv": CSVConfig, "tensorboard": TensorBoardConfig},
     "callbacks": {
@@ -469,6 +491,13 @@ def validate(cfg: DictConfig) -> None:
                 f"config key '{group}.{key}' is not valid for {schema.__name__}: {str(err).splitlines()[0]}. "
                 f"Accepted keys: {', '.join(f.name for f in fields(schema))}"
             ) from None
+    model = cfg.get("model")
+    optimizer = model.get("optimizer") if isinstance(model, DictConfig) else None
+    if isinstance(optimizer, DictConfig) and optimizer.get("name") is not None:
+        from attnbench.models.task import OPTIMIZERS
+
+        if optimizer.name not in OPTIMIZERS:
+            raise ConfigKeyError(f"model.optimizer.name={optimizer.name!r} is unknown; use one of {sorted(OPTIMIZERS)}")
     import pytorch_lightning as pl
 
     trainer = cfg.get("trainer")

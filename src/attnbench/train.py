@@ -22,6 +22,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
+from attnbench.baselines import fit_and_evaluate, is_classical
 from attnbench.checkpoints import check_compatible, load_checkpoint, load_weights, restore_data_state
 from attnbench.config import config_dir, config_hash, register_configs, validate
 from attnbench.data.sources import DataError
@@ -180,6 +181,19 @@ def run(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> di
         dm.setup("fit")
         record["timings"]["data_s"] = time.perf_counter() - t0
         record["data"] = dm.summary
+
+        if is_classical(cfg.model):  # ---- a scikit-learn baseline: no Trainer, no checkpoint ----
+            if not cfg.train:
+                raise ValueError(f"{cfg.model._target_} keeps no checkpoint to evaluate; run it with train=true")
+            loggers = build_loggers(cfg.get("logger"))
+            for lg in loggers:
+                lg.log_hyperparams(resolved)
+            result = fit_and_evaluate(instantiate(cfg.model, seed=cfg.seed), dm, test=cfg.test)
+            record.update(metrics=result["metrics"], params=result["params"], features=result["features"])
+            record["timings"].update(result["timings"])
+            record["status"] = "completed"
+            return record  # `finally` below writes run.json and gives the loggers the summary
+        # ---- a neural model: Lightning ----
 
         model = instantiate(cfg.model, vocab_size=dm.vocab_size, num_classes=dm.num_classes, **dm.model_kwargs())
         if dm.embeddings is not None and checkpoint is None:  # a checkpoint's weights hold the vectors already

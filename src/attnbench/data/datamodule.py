@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 from attnbench.data.batching import BucketBySequenceLength, EncodedTexts, collate, padding_ratio
 from attnbench.data.cache import DataCache, cache_key
 from attnbench.data.embeddings import load_vectors
+from attnbench.data.filters import drop_long, map_labels, select_labels
 from attnbench.data.sources import (
     SOURCES,
     SPLITS,
@@ -94,7 +95,8 @@ def assign_splits(corpus: TextCorpus, keep: np.ndarray, val_fraction: float, tes
     provided = set(corpus.split)
     for name in SPLITS:
         if name in provided and len(out[name]) == 0:
-            raise DataError(f"the {name} split is empty after dropping empty texts. Fix: check the {name} data.")
+            raise DataError(f"the {name} split is empty after dropping empty texts (and rows that data.labels, "
+                            f"data.label_map or data.max_tokens remove). Fix: check the {name} data.")
     if len(out["train"]) == 0:
         raise DataError("the source has no training examples. Fix: provide a train split (data.splits.train).")
     if "test" not in provided:
@@ -165,10 +167,20 @@ class TextClassificationDataModule(pl.LightningDataModule):
         embeddings_path: str | None = None,
         cache_dir: str | None = None,
         synthetic: dict[str, Any] | None = None,
+        labels: list[str] | None = None,
+        label_map: dict[str, str | None] | None = None,
+        max_tokens: int | None = None,
     ) -> None:
         super().__init__()
         if max_length < 1:
             raise ValueError(f"data.max_length must be >= 1, got {max_length}")
+        if max_tokens is not None and (isinstance(max_tokens, bool) or int(max_tokens) != max_tokens
+                                       or max_tokens < 1):
+            raise ValueError(f"data.max_tokens must be a positive integer or null, got {max_tokens!r}")
+        if labels is not None and (isinstance(labels, str) or not isinstance(labels, list | tuple)):
+            raise ValueError(f"data.labels must be a list of label names or null, got {labels!r}")
+        if label_map is not None and not isinstance(label_map, dict):
+            raise ValueError(f"data.label_map must be a mapping {{source label: new label or null}}, got {label_map!r}")
         if tokenizer not in TOKENIZERS:
             raise ValueError(f"data.tokenizer={tokenizer!r} is not available; use one of {list(TOKENIZERS)}")
         if truncation_side not in TRUNCATION_SIDES:
@@ -189,6 +201,11 @@ class TextClassificationDataModule(pl.LightningDataModule):
         self.tokenizer_kind, self.lowercase, self.max_vocab, self.min_freq = tokenizer, lowercase, max_vocab, min_freq
         self.max_length, self.truncation_side, self.drop_empty = max_length, truncation_side, drop_empty
         self.embeddings_path, self.cache_dir = embeddings_path, cache_dir
+        self.labels = [str(name) for name in labels] if labels is not None else None
+        self.label_map = (
+            {str(k): (None if v is None else str(v)) for k, v in label_map.items()} if label_map is not None else None
+        )
+        self.max_tokens = int(max_tokens) if max_tokens is not None else None
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.bucket, self.num_workers, self.seed = bucket, num_workers, seed
         self.tokenizer: Tokenizer | None = None
@@ -212,6 +229,9 @@ class TextClassificationDataModule(pl.LightningDataModule):
             "tokenizer": self.tokenizer_kind, "lowercase": self.lowercase, "max_vocab": self.max_vocab,
             "min_freq": self.min_freq, "max_length": self.max_length, "truncation_side": self.truncation_side,
             "drop_empty": self.drop_empty,
+            # row filters (order-sensitive: data.labels orders the classes); the map as sorted pairs
+            "labels": self.labels, "label_map": sorted(self.label_map.items()) if self.label_map else None,
+            "max_tokens": self.max_tokens,
             "restored_tokenizer": restored and hashlib.sha256(restored.encode()).hexdigest(),
             "restored_labels": self.label_names if restored else None,
             "embeddings": self.embeddings_path and file_fingerprint(self.embeddings_path),
@@ -234,6 +254,7 @@ class TextClassificationDataModule(pl.LightningDataModule):
         """Source → checks → splits → tokenizer → token ids (+ pretrained vectors): the cached work."""
         corpus = load_source(self.spec)
         where = self.path or self.spec.dataset or self.source
+        corpus, filtered = self._filter(corpus)
         texts = corpus.texts
         empty = [i for i, t in enumerate(texts) if not t.strip() or (corpus.pairs and not corpus.pairs[i].strip())]
         if empty and not self.drop_empty:
@@ -271,7 +292,7 @@ class TextClassificationDataModule(pl.LightningDataModule):
                 )
         out: dict[str, Any] = {
             "tokenizer_json": tokenizer.to_str(), "label_names": label_names, "is_pair": corpus.pairs is not None,
-            "stats": {**corpus.stats, "empty_dropped": len(empty)}, "splits": {},
+            "stats": {**corpus.stats, **filtered, "empty_dropped": len(empty)}, "splits": {},
         }
         for name in SPLITS:
             idx = split_idx[name]
@@ -295,6 +316,23 @@ class TextClassificationDataModule(pl.LightningDataModule):
                 self.embeddings_path, tokenizer.get_vocab(), self.lowercase
             )
         return out
+
+    def _filter(self, corpus: TextCorpus) -> tuple[TextCorpus, dict[str, int]]:
+        """``data.label_map``, then ``data.labels``, then ``data.max_tokens`` over the whole corpus
+        (before splitting); returns the corpus left and the rows each one dropped (for the summary)."""
+        dropped: dict[str, int] = {}
+        if self.label_map is not None:
+            corpus, dropped["label_map_dropped"] = map_labels(corpus, self.label_map)
+        if self.labels is not None:
+            corpus, dropped["labels_dropped"] = select_labels(corpus, self.labels)
+        if self.max_tokens is not None:
+            corpus, dropped["max_tokens_dropped"] = drop_long(corpus, self.max_tokens)
+            if not corpus.texts:
+                raise DataError(f"data.max_tokens={self.max_tokens} drops every document. Fix: raise it or set null.")
+        for key, n in dropped.items():
+            if n:
+                log.info("data.%s: dropped %d row(s)", key.removesuffix("_dropped"), n)
+        return corpus, dropped
 
     def _adopt(self, data: dict[str, Any]) -> None:
         self.tokenizer = Tokenizer.from_str(data["tokenizer_json"])

@@ -46,7 +46,8 @@ class TextClassifier(ClassificationTask):
 
     ``encoder``: ``{name: bilstm|conv1d, ...}``; ``attention``: ``{name: none}``, ``{name: attention,
     score, alignment, query, hops, ...}`` or ``{name: multihead, heads, ...}``; ``pooling``: ``{mode}`` (used
-    when attention is none); ``optimizer``: AdamW arguments; ``scheduler``: ``{name: none|cosine|plateau}``.
+    when attention is none); ``optimizer``: ``{name: adamw|adam, lr, ...}``; ``scheduler``:
+    ``{name: none|cosine|plateau}``.
     ``pair``: text-pair data; both texts go through the shared embedding, encoder and aggregator and the
     head reads ``[u, v, |u - v|, u * v]`` (InferSent). ``freeze_embeddings``: keep the embedding weights
     fixed (pretrained vectors, loaded with :meth:`load_pretrained_embeddings`).

@@ -1,6 +1,6 @@
 """What every classifier shares: cross-entropy loss (plus the terms its outputs ask for), torchmetrics
-metrics named ``split/metric``, AdamW with an optional schedule. A model subclasses
-:class:`ClassificationTask`, builds its modules and implements ``run_batch``."""
+metrics named ``split/metric``, AdamW or Adam (``model.optimizer.name``) with an optional schedule. A
+model subclasses :class:`ClassificationTask`, builds its modules and implements ``run_batch``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,12 @@ from attnbench.data.batching import TextBatch
 
 if TYPE_CHECKING:
     from attnbench.models.classifier import ClassifierOutput
+
+
+# AdamW decays weights apart from the gradient (Loshchilov & Hutter); Adam adds weight_decay·w to the
+# gradient (L2), as PyTorch's Adam and the older papers (e.g. Jain & Wallace 2019) do. Both take lr,
+# betas, eps, weight_decay, amsgrad.
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
 
 
 class ClassificationTask(pl.LightningModule):
@@ -105,7 +111,10 @@ class ClassificationTask(pl.LightningModule):
 
     def configure_optimizers(self) -> Any:
         opt_cfg = {"lr": 2e-3, "weight_decay": 0.01, **self.hparams.optimizer}
-        optimizer = torch.optim.AdamW(self.parameters(), **opt_cfg)
+        name = opt_cfg.pop("name", "adamw")
+        if name not in OPTIMIZERS:
+            raise ValueError(f"model.optimizer.name={name!r}; use one of {sorted(OPTIMIZERS)}")
+        optimizer = OPTIMIZERS[name](self.parameters(), **opt_cfg)
         sched = dict(self.hparams.scheduler)
         name = sched.pop("name", "none")
         if name == "none":
