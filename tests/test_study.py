@@ -185,13 +185,15 @@ def test_index_html_renders_in_headless_chromium(tiny_study: dict[str, Any], chr
     images = re.findall(r"<img [^>]*>", dom)
     assert len(images) >= 2  # the bar chart and the heatmaps
     assert all('data-loaded="1"' in img for img in images), images
-    assert "broken" not in " ".join(images) and "missing image" not in dom
+    assert "broken" not in " ".join(images)
+    assert re.search(r'<p id="missing" hidden="">\s*</p>', dom), re.findall(r'<p id="missing".*?</p>', dom)
     # a page with a missing image says so, in the browser
     broken = page.with_name("broken.html")
     broken.write_text(page.read_text().replace('src="bar.png"', 'src="no-such.png"'))
     dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
                           "--dump-dom", broken.as_uri()], capture_output=True, text=True, timeout=120).stdout
-    assert "missing image: no-such.png" in dom
+    missing = re.search(r'<p id="missing"[^>]*>(.*?)</p>', dom)
+    assert missing and "hidden" not in missing.group(0).split(">")[0] and "missing image: no-such.png" in missing.group(1)
 
 
 def test_resume_skips_completed_runs_and_reruns_failed_or_missing(tiny_study: dict[str, Any]) -> None:

@@ -382,10 +382,22 @@ HASH_EXCLUDED = (
 )
 
 
+# Settings added after runs were recorded, at the value that reproduces those runs: left out of the hash
+# like unset (null) settings, so adding an option to the code keeps earlier study runs valid.
+HASH_DEFAULTS = {"model.optimizer.name": "adamw"}
+
+
+def _drop_unset(node: Any, prefix: str = "") -> Any:
+    if isinstance(node, dict):
+        return {k: _drop_unset(v, f"{prefix}{k}.") for k, v in node.items()
+                if v is not None and HASH_DEFAULTS.get(f"{prefix}{k}", object()) != v}
+    return node
+
+
 def config_hash(cfg: DictConfig | dict[str, Any]) -> str:
-    """sha256 (16 hex digits) of the resolved configuration without :data:`HASH_EXCLUDED` keys: two runs
-    with the same hash compute the same thing. Works on a composed config outside a Hydra run too (the
-    excluded keys are the ones that interpolate ``hydra:`` values)."""
+    """sha256 (16 hex digits) of the resolved configuration without :data:`HASH_EXCLUDED` keys, unset
+    (null) settings and :data:`HASH_DEFAULTS`: two runs with the same hash compute the same thing. Works
+    on a composed config outside a Hydra run and on the resolved ``config`` of a ``run.json``."""
     import hashlib
     import json
 
@@ -401,6 +413,7 @@ def config_hash(cfg: DictConfig | dict[str, Any]) -> str:
             parent = parent.get(p) if isinstance(parent, dict) else None
         if isinstance(parent, dict):
             parent.pop(leaf, None)
+    resolved = _drop_unset(resolved)
     return hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -110,6 +110,13 @@ def _hydra_job() -> dict[str, Any]:
     return {"overrides": list(hc.overrides.task), "choices": dict(hc.runtime.choices)}
 
 
+def _safe_hash(config: dict[str, Any]) -> str | None:
+    try:
+        return config_hash(config)
+    except Exception:  # a record this code cannot read: treated as another configuration
+        return None
+
+
 def reuse_run_dir(run_dir: Path, digest: str, skip_completed: bool, archive: bool = True) -> dict[str, Any] | None:
     """Look at what a reused run directory already holds.
 
@@ -125,7 +132,10 @@ def reuse_run_dir(run_dir: Path, digest: str, skip_completed: bool, archive: boo
         earlier = read_run_record(path)
     except (OSError, ValueError):
         earlier = {}
-    same = earlier.get("config_hash") == digest
+    # the stored config is hashed again by this version of the code: a record from older code (another
+    # hash function, fewer settings) still matches when it ran the same thing
+    same = earlier.get("config_hash") == digest or (
+        isinstance(earlier.get("config"), dict) and _safe_hash(earlier["config"]) == digest)
     if same and skip_completed and earlier.get("status") == "completed":
         return earlier
     if not same and archive:
