@@ -4,6 +4,8 @@ under submitit's local executor, and resume from ``last.ckpt`` after the whole p
 
 from __future__ import annotations
 
+import json
+
 import math
 import os
 import signal
@@ -243,15 +245,30 @@ def test_ddp_run_restarted_with_the_same_command_resumes(tmp_path: Path) -> None
 
 
 def test_resume_false_and_a_foreign_last_ckpt(make_cfg, tmp_path: Path) -> None:
-    """``resume=false`` ignores a ``last.ckpt``; with ``resume=true`` one from another model
-    configuration fails naming the keys, before any training."""
+    """``resume=false`` ignores a ``last.ckpt``. A run directory that holds a run of another configuration
+    (another config hash in its run.json) has that run's records and checkpoints moved to
+    ``.previous/<time>/`` (nothing is lost, nothing is resumed from it); a ``last.ckpt`` of another model
+    with no run record beside it fails naming the keys, before any training."""
+    import shutil
+
     from attnbench.checkpoints import CheckpointMismatchError
 
     overrides = ("encoder=conv1d", "debug=fdr", "logger=none")
-    assert_completed(run(make_cfg(*overrides)))  # fast_dev_run writes only last.ckpt
-    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+    first = run(make_cfg(*overrides))
+    assert_completed(first)  # fast_dev_run writes only last.ckpt
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert last.is_file()
     record = run(make_cfg(*overrides, "resume=false"))
     assert record["status"] == "completed" and "resumed_from" not in record
+    other = run(make_cfg(*overrides, "model.embedding_dim=12"))
+    assert other["status"] == "completed" and "resumed_from" not in other
+    assert other["config_hash"] != first["config_hash"]
+    [backup] = (tmp_path / "run" / ".previous").iterdir()
+    assert (backup / "checkpoints" / "last.ckpt").is_file() and (backup / "run.json").is_file()
+    assert json.loads((backup / "run.json").read_text())["config_hash"] == first["config_hash"]
+    # a foreign checkpoint without a record: the mismatch is named
+    shutil.copy2(backup / "checkpoints" / "last.ckpt", last)
+    (tmp_path / "run" / "run.json").unlink()
     with pytest.raises(CheckpointMismatchError, match=r"model\.embedding_dim: checkpoint has 16, config has 12"):
         run(make_cfg(*overrides, "model.embedding_dim=12"))
     assert read_record(tmp_path / "run")["status"] == "failed"
