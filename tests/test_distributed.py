@@ -5,7 +5,6 @@ under submitit's local executor, and resume from ``last.ckpt`` after the whole p
 from __future__ import annotations
 
 import json
-
 import math
 import os
 import signal

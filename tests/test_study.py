@@ -31,13 +31,21 @@ pytestmark = pytest.mark.xdist_group("tiny_study")
 TINY_STUDY = {
     "description": "Two tiny BiLSTMs on BBC News, for the tests.",
     "question": "Does the tiny study pipeline work?",
-    "overrides": [*TINY_OVERRIDES, "debug=limit", "callbacks=[default,attention_heatmaps]",
-                  "callbacks.attention_heatmaps.num_examples=2", "callbacks.rich_progress_bar=null", "tags=[tests]"],
+    "overrides": [
+        *TINY_OVERRIDES,
+        "debug=limit",
+        "callbacks=[default,attention_heatmaps]",
+        "callbacks.attention_heatmaps.num_examples=2",
+        "callbacks.rich_progress_bar=null",
+        "tags=[tests]",
+    ],
     "seeds": [1, 2],
     "variants": {
         "plain": {"label": "BiLSTM, last state", "overrides": ["encoder.hidden_size=16", "attention=none"]},
-        "additive": {"label": "BiLSTM + additive",
-                     "overrides": ["encoder.hidden_size=16", "attention=additive", "attention.hidden_size=16"]},
+        "additive": {
+            "label": "BiLSTM + additive",
+            "overrides": ["encoder.hidden_size=16", "attention=additive", "attention.hidden_size=16"],
+        },
         # composes, then fails when the Trainer is built: a run that breaks at run time
         "broken": {"label": "broken on purpose", "overrides": ["encoder.hidden_size=16", "trainer.precision=nonsense"]},
     },
@@ -47,13 +55,32 @@ STUDY_TIMEOUT = 600
 
 
 def study_command(study_file: Path, base: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "attnbench.study", str(study_file), "--launcher", "joblib", "--jobs", "2",
-            "--sweep-dir", str(base / "sweep"), "--out", str(base / "out"), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "attnbench.study",
+        str(study_file),
+        "--launcher",
+        "joblib",
+        "--jobs",
+        "2",
+        "--sweep-dir",
+        str(base / "sweep"),
+        "--out",
+        str(base / "out"),
+        *extra,
+    ]
 
 
 def run_study(study_file: Path, base: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(study_command(study_file, base, *extra), cwd=base, env=subprocess_env(base),
-                          capture_output=True, text=True, timeout=STUDY_TIMEOUT)
+    return subprocess.run(
+        study_command(study_file, base, *extra),
+        cwd=base,
+        env=subprocess_env(base),
+        capture_output=True,
+        text=True,
+        timeout=STUDY_TIMEOUT,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +153,8 @@ def test_table_numbers_are_recomputed_from_the_run_records(tiny_study: dict[str,
         metric_rows = [r for r in rows if r["metric"] == metric and r["mean"]]
         best = max(float(r["mean"]) for r in metric_rows)
         assert {r["row"] for r in metric_rows if r["best"] == "True"} == {
-            r["row"] for r in metric_rows if float(r["mean"]) == best}
+            r["row"] for r in metric_rows if float(r["mean"]) == best
+        }
     assert "**" in (out / "table.md").read_text()
     tex = (out / "table.tex").read_text()
     assert r"\begin{tabular}" in tex and r"\textbf{" in tex and "paired t-test" in tex
@@ -166,7 +194,9 @@ def test_two_joblib_jobs_ran_at_the_same_time(tiny_study: dict[str, Any]) -> Non
     runs = [r for v in ("plain", "additive", "broken") for r in records_of(sweep, v).values()]
     assert all(r["config"]["torch_threads"] == max(1, (os.cpu_count() or 1) // 2) for r in runs)
     overlapping = [
-        (a, b) for i, a in enumerate(runs) for b in runs[i + 1:]
+        (a, b)
+        for i, a in enumerate(runs)
+        for b in runs[i + 1 :]
         if a["pid"] != b["pid"] and a["started_at"] < b["finished_at"] and b["started_at"] < a["finished_at"]
     ]
     assert overlapping, [(r["pid"], r["started_at"], r["finished_at"]) for r in runs]
@@ -175,9 +205,19 @@ def test_two_joblib_jobs_ran_at_the_same_time(tiny_study: dict[str, Any]) -> Non
 def test_index_html_renders_in_headless_chromium(tiny_study: dict[str, Any], chromium: str) -> None:
     page = tiny_study["out"] / "index.html"
     proc = subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     dom = proc.stdout
     assert "<table" in dom, proc.stderr[-2000:]
@@ -190,10 +230,24 @@ def test_index_html_renders_in_headless_chromium(tiny_study: dict[str, Any], chr
     # a page with a missing image says so, in the browser
     broken = page.with_name("broken.html")
     broken.write_text(page.read_text().replace('src="bar.png"', 'src="no-such.png"'))
-    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
-                          "--dump-dom", broken.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    dom = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            broken.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     missing = re.search(r'<p id="missing"[^>]*>(.*?)</p>', dom)
-    assert missing and "hidden" not in missing.group(0).split(">")[0] and "missing image: no-such.png" in missing.group(1)
+    assert (
+        missing and "hidden" not in missing.group(0).split(">")[0] and "missing image: no-such.png" in missing.group(1)
+    )
 
 
 def test_resume_skips_completed_runs_and_reruns_failed_or_missing(tiny_study: dict[str, Any]) -> None:
@@ -204,8 +258,10 @@ def test_resume_skips_completed_runs_and_reruns_failed_or_missing(tiny_study: di
     record["status"] = "failed"
     failed.write_text(json.dumps(record))
     shutil.rmtree(sweep / "additive" / "seed=2")
-    untouched = {p: p.stat().st_mtime_ns for p in [sweep / "plain" / "seed=2" / "run.json",
-                                                  sweep / "additive" / "seed=1" / "run.json"]}
+    untouched = {
+        p: p.stat().st_mtime_ns
+        for p in [sweep / "plain" / "seed=2" / "run.json", sweep / "additive" / "seed=1" / "run.json"]
+    }
     proc = run_study(tiny_study["file"], base)
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]  # "broken" still fails
     assert "4/6 completed (2 reused)" in proc.stdout, proc.stdout[-2000:]
@@ -221,27 +277,60 @@ def test_resume_skips_completed_runs_and_reruns_failed_or_missing(tiny_study: di
 
 def test_report_aggregates_an_ad_hoc_multirun(tmp_path: Path) -> None:
     sweep = tmp_path / "adhoc"
-    cmd = [sys.executable, "-m", "attnbench.train", "-m", *TINY_OVERRIDES, "encoder.hidden_size=16", "debug=limit",
-           "logger=csv", "callbacks.rich_progress_bar=null", "pooling=last,mean", "seed=1,2",
-           f"hydra.sweep.dir={sweep}"]
-    proc = subprocess.run(cmd, cwd=tmp_path, env=subprocess_env(tmp_path), capture_output=True, text=True,
-                          timeout=STUDY_TIMEOUT)
+    cmd = [
+        sys.executable,
+        "-m",
+        "attnbench.train",
+        "-m",
+        *TINY_OVERRIDES,
+        "encoder.hidden_size=16",
+        "debug=limit",
+        "logger=csv",
+        "callbacks.rich_progress_bar=null",
+        "pooling=last,mean",
+        "seed=1,2",
+        f"hydra.sweep.dir={sweep}",
+    ]
+    proc = subprocess.run(
+        cmd, cwd=tmp_path, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=STUDY_TIMEOUT
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    report = subprocess.run([sys.executable, "-m", "attnbench.aggregate", str(sweep), "--out", str(tmp_path / "out"),
-                             "--baseline", "BiLSTM (last-state pooling)"],
-                            cwd=tmp_path, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=120)
+    report = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "attnbench.aggregate",
+            str(sweep),
+            "--out",
+            str(tmp_path / "out"),
+            "--baseline",
+            "BiLSTM (last-state pooling)",
+        ],
+        cwd=tmp_path,
+        env=subprocess_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert report.returncode == 0, report.stderr[-3000:]
     rows = read_csv(tmp_path / "out" / "table.csv")
     acc = {r["label"]: r for r in rows if r["metric"] == "test/acc"}
     assert set(acc) == {"BiLSTM (last-state pooling)", "BiLSTM (mean pooling)"}
     for label, pooling in (("BiLSTM (last-state pooling)", "last"), ("BiLSTM (mean pooling)", "mean")):
-        values = [json.loads(p.read_text())["metrics"]["test/acc"] for p in sweep.glob("*/run.json")
-                  if json.loads(p.read_text())["config"]["pooling"]["mode"] == pooling]
+        values = [
+            json.loads(p.read_text())["metrics"]["test/acc"]
+            for p in sweep.glob("*/run.json")
+            if json.loads(p.read_text())["config"]["pooling"]["mode"] == pooling
+        ]
         assert int(acc[label]["n"]) == 2 == len(values)
         assert float(acc[label]["mean"]) == pytest.approx(statistics.mean(values), abs=1e-12)
     assert (tmp_path / "out" / "index.html").is_file() and (tmp_path / "out" / "MANIFEST").is_file()
-    missing = subprocess.run([sys.executable, "-m", "attnbench.aggregate", str(tmp_path / "nothing"), "--out",
-                              str(tmp_path / "o2")], capture_output=True, text=True, env=subprocess_env(tmp_path))
+    missing = subprocess.run(
+        [sys.executable, "-m", "attnbench.aggregate", str(tmp_path / "nothing"), "--out", str(tmp_path / "o2")],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(tmp_path),
+    )
     assert missing.returncode == 2 and "nothing" in missing.stderr
 
 

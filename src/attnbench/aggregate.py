@@ -34,11 +34,14 @@ from attnbench.report import describe, keep_previous, manifest
 log = logging.getLogger(__name__)
 
 METRIC_NAMES = {
-    "test/acc": "test acc", "test/f1_macro": "test macro-F1", "val/acc": "best val acc",
-    "val/f1_macro": "val macro-F1", "timings/fit_s": "train time (s)", "params": "parameters",
+    "test/acc": "test acc",
+    "test/f1_macro": "test macro-F1",
+    "val/acc": "best val acc",
+    "val/f1_macro": "val macro-F1",
+    "timings/fit_s": "train time (s)",
+    "params": "parameters",
 }
-RESULT_FILES = ["table.md", "table.csv", "table.tex", "bar.png", "length.png", "heatmaps", "index.html",
-                "MANIFEST"]
+RESULT_FILES = ["table.md", "table.csv", "table.tex", "bar.png", "length.png", "heatmaps", "index.html", "MANIFEST"]
 SIG_MARKS = ((0.01, "‡"), (0.05, "†"))
 
 
@@ -192,8 +195,13 @@ class Table:
         return " ".join(lines)
 
 
-def build_table(records: list[dict[str, Any]], study: Any | None = None, sweep_dirs: list[Path] | None = None,
-                metrics: list[str] | None = None, baseline: str | None = None) -> Table:
+def build_table(
+    records: list[dict[str, Any]],
+    study: Any | None = None,
+    sweep_dirs: list[Path] | None = None,
+    metrics: list[str] | None = None,
+    baseline: str | None = None,
+) -> Table:
     """Group runs into rows (variants) and columns (grid values or metrics), with statistics."""
     rows: list[tuple[str, str]] = []
     column_key = study.columns if study else None
@@ -248,11 +256,17 @@ def build_table(records: list[dict[str, Any]], study: Any | None = None, sweep_d
                 for col in cols:
                     cells[(job["variant"], col)].failed.append(job_dir_name(job) + " (no run.json)")
     table = Table(
-        title=(study.title if study and study.title else (study.name if study else "runs")), rows=rows,
-        columns=columns, metric_of=metric_of, cells=cells, baseline=baseline,
-        expected_seeds=len(study.seeds) if study else 0, column_key=column_key,
+        title=(study.title if study and study.title else (study.name if study else "runs")),
+        rows=rows,
+        columns=columns,
+        metric_of=metric_of,
+        cells=cells,
+        baseline=baseline,
+        expected_seeds=len(study.seeds) if study else 0,
+        column_key=column_key,
         published=study.published if study else None,
-        higher_is_better=study.higher_is_better if study else True, extra=extra,
+        higher_is_better=study.higher_is_better if study else True,
+        extra=extra,
     )
     for col, _ in columns:
         metric = metric_of[col]
@@ -334,7 +348,9 @@ def to_markdown(table: Table) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|"]
     for rid, label in table.rows:
         name = f"{label} (baseline)" if rid == table.baseline else label
-        lines.append("| " + " | ".join([name, *[cell_text(table, rid, c) for c, _ in table.columns], row_n(table, rid)]) + " |")
+        lines.append(
+            "| " + " | ".join([name, *[cell_text(table, rid, c) for c, _ in table.columns], row_n(table, rid)]) + " |"
+        )
     for label, cells in published_rows(table):
         lines.append("| " + " | ".join([f"*{label}*", *cells, ""]) + " |")
     return "\n".join(lines) + "\n"
@@ -342,12 +358,24 @@ def to_markdown(table: Table) -> str:
 
 def to_tex(table: Table) -> str:
     def esc(s: str) -> str:
-        return (s.replace("\\", r"\textbackslash{}").replace("&", r"\&").replace("%", r"\%").replace("_", r"\_")
-                .replace("#", r"\#").replace("±", r"$\pm$").replace("—", "--"))
+        return (
+            s.replace("\\", r"\textbackslash{}")
+            .replace("&", r"\&")
+            .replace("%", r"\%")
+            .replace("_", r"\_")
+            .replace("#", r"\#")
+            .replace("±", r"$\pm$")
+            .replace("—", "--")
+        )
 
     headers = ["model", *[h for _, h in table.columns], "n"]
-    lines = [r"% requires \usepackage{booktabs}", r"\begin{tabular}{l" + "r" * (len(headers) - 1) + "}", r"\toprule",
-             " & ".join(esc(h) for h in headers) + r" \\", r"\midrule"]
+    lines = [
+        r"% requires \usepackage{booktabs}",
+        r"\begin{tabular}{l" + "r" * (len(headers) - 1) + "}",
+        r"\toprule",
+        " & ".join(esc(h) for h in headers) + r" \\",
+        r"\midrule",
+    ]
     for rid, label in table.rows:
         name = esc(f"{label} (baseline)" if rid == table.baseline else label)
         cells = [cell_text(table, rid, c, "tex") for c, _ in table.columns]
@@ -364,15 +392,42 @@ def to_tex(table: Table) -> str:
 def to_csv(table: Table) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["row", "label", "column", "metric", "mean", "std", "n", "failed", "p_value_vs_baseline", "best",
-                "values_by_seed", "published"])
+    w.writerow(
+        [
+            "row",
+            "label",
+            "column",
+            "metric",
+            "mean",
+            "std",
+            "n",
+            "failed",
+            "p_value_vs_baseline",
+            "best",
+            "values_by_seed",
+            "published",
+        ]
+    )
     pub = (table.published or {}).get("values") or {}
     for rid, label in table.rows:
         for col, _ in table.columns:
             cell = table.cells.get((rid, col), Cell())
-            w.writerow([rid, label, col, table.metric_of[col], cell.mean, cell.std, cell.n, len(cell.failed),
-                        cell.p_value, cell.best, json.dumps(cell.values, sort_keys=True),
-                        (pub.get(rid) or {}).get(col)])
+            w.writerow(
+                [
+                    rid,
+                    label,
+                    col,
+                    table.metric_of[col],
+                    cell.mean,
+                    cell.std,
+                    cell.n,
+                    len(cell.failed),
+                    cell.p_value,
+                    cell.best,
+                    json.dumps(cell.values, sort_keys=True),
+                    (pub.get(rid) or {}).get(col),
+                ]
+            )
     return buf.getvalue()
 
 
@@ -432,8 +487,14 @@ def length_plot(table: Table, path: Path) -> Path | None:
         pts = [(x, table.cells.get((rid, c), Cell())) for x, (c, _) in zip(xs, table.columns, strict=True)]
         pts = [(x, cell) for x, cell in pts if cell.n]
         if pts:
-            ax.errorbar([x for x, _ in pts], [c.mean for _, c in pts], yerr=[c.std or 0.0 for _, c in pts],
-                        marker="o", capsize=3, label=label)
+            ax.errorbar(
+                [x for x, _ in pts],
+                [c.mean for _, c in pts],
+                yerr=[c.std or 0.0 for _, c in pts],
+                marker="o",
+                capsize=3,
+                label=label,
+            )
     if min(xs) > 0 and max(xs) / min(xs) >= 8:
         ax.set_xscale("log", base=2)
         ax.set_xticks(xs, [f"{x:g}" for x in xs])
@@ -449,7 +510,9 @@ def length_plot(table: Table, path: Path) -> Path | None:
     return path
 
 
-def copy_best_heatmaps(records: list[dict[str, Any]], metric: str, out: Path, limit: int = 4) -> tuple[Path | None, dict[str, Any] | None]:
+def copy_best_heatmaps(
+    records: list[dict[str, Any]], metric: str, out: Path, limit: int = 4
+) -> tuple[Path | None, dict[str, Any] | None]:
     """Copy the attention heatmaps of the best completed run that has some (by ``metric``)."""
     best = None
     for r in records:
@@ -476,11 +539,16 @@ def to_html_table(table: Table) -> str:
     for rid, label in table.rows:
         name = html.escape(f"{label} (baseline)" if rid == table.baseline else label)
         cells = "".join(f"<td>{_html_cell(table, rid, c)}</td>" for c, _ in table.columns)
-        body.append(f'<tr class="run-row" data-row="{html.escape(rid)}"><th scope="row">{name}</th>{cells}'
-                    f"<td>{html.escape(row_n(table, rid))}</td></tr>")
+        body.append(
+            f'<tr class="run-row" data-row="{html.escape(rid)}"><th scope="row">{name}</th>{cells}'
+            f"<td>{html.escape(row_n(table, rid))}</td></tr>"
+        )
     for label, cells in published_rows(table):
-        body.append(f'<tr class="published-row"><th scope="row"><em>{html.escape(label)}</em></th>'
-                    + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "<td></td></tr>")
+        body.append(
+            f'<tr class="published-row"><th scope="row"><em>{html.escape(label)}</em></th>'
+            + "".join(f"<td>{html.escape(c)}</td>" for c in cells)
+            + "<td></td></tr>"
+        )
     return f'<table id="results"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
@@ -494,10 +562,13 @@ PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 70rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}
-table {{ border-collapse: collapse; margin: 1rem 0; }} th, td {{ padding: .3rem .7rem; border-bottom: 1px solid #ddd; }}
-td {{ text-align: right; font-variant-numeric: tabular-nums; }} th[scope=row] {{ text-align: left; font-weight: normal; }}
+table {{ border-collapse: collapse; margin: 1rem 0; }}
+th, td {{ padding: .3rem .7rem; border-bottom: 1px solid #ddd; }}
+td {{ text-align: right; font-variant-numeric: tabular-nums; }}
+th[scope=row] {{ text-align: left; font-weight: normal; }}
 img {{ max-width: 100%; border: 1px solid #eee; }} img.broken {{ outline: 3px solid #c00; }}
-.note {{ color: #555; font-size: .9rem; }} pre {{ background: #f6f6f6; padding: .8rem; overflow-x: auto; font-size: .8rem; }}
+.note {{ color: #555; font-size: .9rem; }}
+pre {{ background: #f6f6f6; padding: .8rem; overflow-x: auto; font-size: .8rem; }}
 #missing {{ color: #c00; }}
 </style></head>
 <body>
@@ -524,7 +595,8 @@ function imgDone(img, ok) {{
 }}
 for (const img of document.images) {{
   if (img.complete) imgDone(img, img.naturalWidth > 0);
-  else {{ img.addEventListener("load", () => imgDone(img, true)); img.addEventListener("error", () => imgDone(img, false)); }}
+  else {{ img.addEventListener("load", () => imgDone(img, true));
+         img.addEventListener("error", () => imgDone(img, false)); }}
 }}
 </script>
 </body></html>
@@ -533,16 +605,25 @@ for (const img of document.images) {{
 
 def figure_html(path: Path, out: Path, caption: str) -> str:
     rel = path.relative_to(out).as_posix()
-    return (f'<figure><img src="{html.escape(rel)}" alt="{html.escape(caption)}">'
-            f"<figcaption class=\"note\">{html.escape(caption)}</figcaption></figure>")
+    return (
+        f'<figure><img src="{html.escape(rel)}" alt="{html.escape(caption)}">'
+        f'<figcaption class="note">{html.escape(caption)}</figcaption></figure>'
+    )
 
 
 # ---- the whole report -----------------------------------------------------------------------------
 
 
-def write_report(sweep_dirs: list[Path], out: Path, study: Any | None = None, command: str = "",
-                 run_info: dict[str, Any] | None = None, log_wandb: bool = True,
-                 metrics: list[str] | None = None, baseline: str | None = None) -> dict[str, Any]:
+def write_report(
+    sweep_dirs: list[Path],
+    out: Path,
+    study: Any | None = None,
+    command: str = "",
+    run_info: dict[str, Any] | None = None,
+    log_wandb: bool = True,
+    metrics: list[str] | None = None,
+    baseline: str | None = None,
+) -> dict[str, Any]:
     """Aggregate the runs under ``sweep_dirs`` into ``out`` (earlier result files move to
     ``out/.previous/<time>/``). Returns ``{"markdown", "files", "failed", "table"}``."""
     started = time.perf_counter()
@@ -571,26 +652,37 @@ def write_report(sweep_dirs: list[Path], out: Path, study: Any | None = None, co
     first_metric = table.metric_of[table.columns[0][0]]
     if "bar" in plots and bar_plot(table, out / "bar.png"):
         files.append("bar.png")
-        figures.append(figure_html(out / "bar.png", out, f"{METRIC_NAMES.get(first_metric, first_metric)}: mean ± std over seeds"))
+        figures.append(
+            figure_html(out / "bar.png", out, f"{METRIC_NAMES.get(first_metric, first_metric)}: mean ± std over seeds")
+        )
     if "length" in plots and length_plot(table, out / "length.png"):
         files.append("length.png")
-        figures.append(figure_html(out / "length.png", out, f"{METRIC_NAMES.get(first_metric, first_metric)} against {table.column_key}"))
+        figures.append(
+            figure_html(
+                out / "length.png", out, f"{METRIC_NAMES.get(first_metric, first_metric)} against {table.column_key}"
+            )
+        )
     best_run = None
     if "heatmaps" in plots:
         heat_dir, best_run = copy_best_heatmaps(records, first_metric, out)
         if heat_dir is not None:
             files.append("heatmaps/")
-            caption = f"attention of the best run ({run_label(best_run)}, seed {best_run['config'].get('seed')}, " \
-                      f"{first_metric} {lookup(best_run, first_metric):.3f})"
+            caption = (
+                f"attention of the best run ({run_label(best_run)}, seed {best_run['config'].get('seed')}, "
+                f"{first_metric} {lookup(best_run, first_metric):.3f})"
+            )
             figures += [figure_html(p, out, caption + f": {p.name}") for p in sorted(heat_dir.glob("*.png"))]
     info = dict(run_info or {})
     completed = [r for r in records if r.get("status") == "completed"]
     failed = [r for r in records if r.get("status") != "completed"]
     missing = sum(len(c.failed) for c in table.cells.values() if any("no run.json" in f for f in c.failed))
     extra = {
-        "study": study.name if study else "(ad hoc)", "study_file": str(study.path) if study else "",
-        "sweep_dirs": " ".join(map(str, sweep_dirs)), "runs_completed": len(completed),
-        "runs_failed": len(failed), "runs_missing": missing,
+        "study": study.name if study else "(ad hoc)",
+        "study_file": str(study.path) if study else "",
+        "sweep_dirs": " ".join(map(str, sweep_dirs)),
+        "runs_completed": len(completed),
+        "runs_failed": len(failed),
+        "runs_missing": missing,
         "run_time_sum_s": f"{sum((r.get('timings') or {}).get('total_s', 0.0) for r in records):.1f}",
         **{f"sweep_{k}": v for k, v in info.items() if k not in ("failed", "wall_s")},
     }
@@ -598,24 +690,36 @@ def write_report(sweep_dirs: list[Path], out: Path, study: Any | None = None, co
         extra["heatmaps_from"] = best_run["_path"]
     wall = float(info.get("wall_s", 0.0)) + (time.perf_counter() - started)
     if log_wandb:
-        extra["wandb_report_run"] = log_table_to_wandb(table, records, study, out, sweep_dirs[0]) or "not logged (no W&B logger in the runs)"
+        extra["wandb_report_run"] = (
+            log_table_to_wandb(table, records, study, out, sweep_dirs[0]) or "not logged (no W&B logger in the runs)"
+        )
     manifest_text = manifest(command, wall, extra)
     (out / "MANIFEST").write_text(manifest_text)
     files.append("MANIFEST")
     page = PAGE.format(
-        title=html.escape(table.title), description=html.escape(study.description if study else ""),
-        question=html.escape(study.question if study else "(ad-hoc runs)"), table=to_html_table(table),
-        footnote=html.escape(table.footnote()), figures="\n".join(figures), command=html.escape(command),
+        title=html.escape(table.title),
+        description=html.escape(study.description if study else ""),
+        question=html.escape(study.question if study else "(ad-hoc runs)"),
+        table=to_html_table(table),
+        footnote=html.escape(table.footnote()),
+        figures="\n".join(figures),
+        command=html.escape(command),
         manifest=html.escape(manifest_text),
     )
     (out / "index.html").write_text(page)
     files.insert(-1, "index.html")
-    return {"markdown": to_markdown(table), "files": files, "failed": [r["_path"] for r in failed] + [
-        f for c in table.cells.values() for f in c.failed if "no run.json" in f], "table": table}
+    return {
+        "markdown": to_markdown(table),
+        "files": files,
+        "failed": [r["_path"] for r in failed]
+        + [f for c in table.cells.values() for f in c.failed if "no run.json" in f],
+        "table": table,
+    }
 
 
-def log_table_to_wandb(table: Table, records: list[dict[str, Any]], study: Any | None, out: Path,
-                       save_dir: Path) -> str | None:
+def log_table_to_wandb(
+    table: Table, records: list[dict[str, Any]], study: Any | None, out: Path, save_dir: Path
+) -> str | None:
     """Log the comparison once as a ``wandb.Table`` (and the plots) in a ``job_type=report`` run of the
     study's group; offline without credentials. Returns the run's local directory, or None when the
     runs did not use W&B."""
@@ -627,13 +731,22 @@ def log_table_to_wandb(table: Table, records: list[dict[str, Any]], study: Any |
     from attnbench.loggers import resolve_wandb_mode
 
     mode = resolve_wandb_mode(wb.get("mode", "auto"))
-    run = wandb.init(project=wb.get("project", "attnbench"), entity=wb.get("entity"),
-                     group=study.name if study else wb.get("group"), job_type="report",
-                     name=f"{study.name if study else 'runs'}-table", dir=str(save_dir), mode=mode,
-                     reinit="finish_previous", settings=wandb.Settings(silent=True))
+    run = wandb.init(
+        project=wb.get("project", "attnbench"),
+        entity=wb.get("entity"),
+        group=study.name if study else wb.get("group"),
+        job_type="report",
+        name=f"{study.name if study else 'runs'}-table",
+        dir=str(save_dir),
+        mode=mode,
+        reinit="finish_previous",
+        settings=wandb.Settings(silent=True),
+    )
     columns = ["model", *[h for _, h in table.columns], "n"]
-    data = [[label, *[cell_text(table, rid, c).replace("**", "") for c, _ in table.columns], row_n(table, rid)]
-            for rid, label in table.rows]
+    data = [
+        [label, *[cell_text(table, rid, c).replace("**", "") for c, _ in table.columns], row_n(table, rid)]
+        for rid, label in table.rows
+    ]
     run.log({"comparison": wandb.Table(columns=columns, data=data)})
     for name in ("bar.png", "length.png"):
         if (out / name).is_file():
@@ -645,11 +758,15 @@ def log_table_to_wandb(table: Table, records: list[dict[str, Any]], study: Any |
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="attnbench-report", description="Aggregate run.json files into tables, plots and a report page.")
+    p = argparse.ArgumentParser(
+        prog="attnbench-report", description="Aggregate run.json files into tables, plots and a report page."
+    )
     p.add_argument("dirs", nargs="+", help="sweep directories (any set of runs)")
     p.add_argument("--out", required=True, help="results directory")
     p.add_argument("--study", default=None, help="use this study's table spec (experiments/<name>.yaml)")
-    p.add_argument("--metric", action="append", default=None, help="metric column(s), default test/acc and test/f1_macro")
+    p.add_argument(
+        "--metric", action="append", default=None, help="metric column(s), default test/acc and test/f1_macro"
+    )
     p.add_argument("--baseline", default=None, help="row label of the baseline for the significance test")
     p.add_argument("--no-wandb", action="store_true", help="do not log the table to W&B")
     args = p.parse_args(argv)
@@ -661,8 +778,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.study:
             study = load_study(args.study)
         command = "attnbench-report " + shlex.join(sys.argv[1:] if argv is None else argv)
-        summary = write_report([Path(d) for d in args.dirs], Path(args.out), study=study, command=command,
-                               log_wandb=not args.no_wandb, metrics=args.metric, baseline=args.baseline)
+        summary = write_report(
+            [Path(d) for d in args.dirs],
+            Path(args.out),
+            study=study,
+            command=command,
+            log_wandb=not args.no_wandb,
+            metrics=args.metric,
+            baseline=args.baseline,
+        )
     except (StudyError, FileNotFoundError) as err:
         print(f"attnbench-report: {err}", file=sys.stderr)
         return 2

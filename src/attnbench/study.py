@@ -143,13 +143,17 @@ def load_study(name_or_path: str | Path) -> Study:
         spec = spec or {}
         if not isinstance(spec, dict) or set(spec) - {"label", "overrides"}:
             raise StudyError(f"{where} variants.{vid} takes label and overrides, got {spec!r}")
-        variants[vid] = Variant(vid, str(spec.get("label", vid)), _str_list(spec.get("overrides"), f"{where} variants.{vid}.overrides"))
+        variants[vid] = Variant(
+            vid, str(spec.get("label", vid)), _str_list(spec.get("overrides"), f"{where} variants.{vid}.overrides")
+        )
     grid = raw.get("grid") or {}
     if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
         raise StudyError(f"{where} grid maps an override key to a non-empty list of values, got {grid!r}")
     table = raw.get("table") or {}
     if not isinstance(table, dict) or set(table) - TABLE_KEYS:
-        raise StudyError(f"{where} table takes {sorted(TABLE_KEYS)}, got {sorted(table) if isinstance(table, dict) else table!r}")
+        raise StudyError(
+            f"{where} table takes {sorted(TABLE_KEYS)}, got {sorted(table) if isinstance(table, dict) else table!r}"
+        )
     if table.get("rows", "variant") != "variant":
         raise StudyError(f"{where} table.rows: only 'variant' (the study's variants are the rows)")
     columns = table.get("columns")
@@ -170,13 +174,25 @@ def load_study(name_or_path: str | Path) -> Study:
     if published is not None:
         values = published.get("values") if isinstance(published, dict) else None
         if not isinstance(values, dict) or set(values) - set(variants):
-            raise StudyError(f"{where} published.values maps variant ids to {{column: value}}; variants: {sorted(variants)}")
+            raise StudyError(
+                f"{where} published.values maps variant ids to {{column: value}}; variants: {sorted(variants)}"
+            )
     return Study(
-        name=path.stem, path=path, description=str(raw.get("description", "")).strip(),
-        question=str(raw.get("question", "")).strip(), overrides=_str_list(raw.get("overrides"), f"{where} overrides"),
-        seeds=seeds, variants=variants, grid={str(k): list(v) for k, v in grid.items()}, columns=columns,
-        metrics=metrics, baseline=baseline, higher_is_better=bool(table.get("higher_is_better", True)),
-        title=table.get("title"), plots=list(plots), published=published,
+        name=path.stem,
+        path=path,
+        description=str(raw.get("description", "")).strip(),
+        question=str(raw.get("question", "")).strip(),
+        overrides=_str_list(raw.get("overrides"), f"{where} overrides"),
+        seeds=seeds,
+        variants=variants,
+        grid={str(k): list(v) for k, v in grid.items()},
+        columns=columns,
+        metrics=metrics,
+        baseline=baseline,
+        higher_is_better=bool(table.get("higher_is_better", True)),
+        title=table.get("title"),
+        plots=list(plots),
+        published=published,
     )
 
 
@@ -216,8 +232,12 @@ def variant_config(study: Study, variant: Variant) -> dict[str, Any]:
             for p in parents:
                 node = node.setdefault(p, {})
             node[leaf] = value
-    study_node = {"name": study.name, "variant": variant.id, "label": variant.label,
-                  "run_name": job_dir_pattern(study).replace("${study.variant}", variant.id)}
+    study_node = {
+        "name": study.name,
+        "variant": variant.id,
+        "label": variant.label,
+        "run_name": job_dir_pattern(study).replace("${study.variant}", variant.id),
+    }
     return {"defaults": [*defaults, "_self_"], **values, "study": study_node}
 
 
@@ -320,8 +340,13 @@ def run_study(study: Study, sweep_dir: Path, user: list[str], launcher: str, job
     overrides = sweep_overrides(study, sweep_dir, user, launcher, jobs)
     cmd = [sys.executable, "-m", "attnbench.train", "-m", *overrides]
     done = sum(s == "completed" for s in before.values())
-    log.info("%s: %d runs, %d completed earlier (skipped if unchanged), %d to run", study.name, len(jobs_all), done,
-             len(jobs_all) - done)
+    log.info(
+        "%s: %d runs, %d completed earlier (skipped if unchanged), %d to run",
+        study.name,
+        len(jobs_all),
+        done,
+        len(jobs_all) - done,
+    )
     started = time.perf_counter()
     rc = 0
     if done < len(jobs_all) or user:
@@ -333,10 +358,14 @@ def run_study(study: Study, sweep_dir: Path, user: list[str], launcher: str, job
     wall = time.perf_counter() - started
     after = {job_dir_name(j): job_status(sweep_dir, j) for j in jobs_all}
     info = {
-        "runs": len(jobs_all), "completed": sum(s == "completed" for s in after.values()),
+        "runs": len(jobs_all),
+        "completed": sum(s == "completed" for s in after.values()),
         "failed": sorted(k for k, s in after.items() if s != "completed"),
         "reused": sum(before[k] == "completed" and after[k] == "completed" for k in after),
-        "multirun_exit_code": rc, "wall_s": wall, "launcher": launcher, "jobs": jobs,
+        "multirun_exit_code": rc,
+        "wall_s": wall,
+        "launcher": launcher,
+        "jobs": jobs,
         "command": "attnbench-train -m " + shlex.join(overrides),
     }
     history = sweep_dir / "study_history.jsonl"
@@ -347,7 +376,8 @@ def run_study(study: Study, sweep_dir: Path, user: list[str], launcher: str, job
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="attnbench-study", description="Run a named study (experiments/<name>.yaml) and write its results.",
+        prog="attnbench-study",
+        description="Run a named study (experiments/<name>.yaml) and write its results.",
         epilog=f"Studies: {', '.join(available_studies())}",
     )
     p.add_argument("name", help="study name (experiments/<name>.yaml) or a study YAML file")
@@ -355,8 +385,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--launcher", default="joblib", choices=LAUNCHERS, help="Hydra launcher (default: joblib)")
     p.add_argument("--jobs", type=int, default=None, help="parallel jobs (default: 2 with joblib, cores / 2 at most)")
     p.add_argument("--out", default=None, help="results directory (default: results/<name>)")
-    p.add_argument("--sweep-dir", default=None, help="where the runs go (default: logs/studies/<name>); "
-                   "the same directory resumes the study")
+    p.add_argument(
+        "--sweep-dir",
+        default=None,
+        help="where the runs go (default: logs/studies/<name>); the same directory resumes the study",
+    )
     p.add_argument("--no-run", action="store_true", help="only aggregate the runs already in the sweep dir")
     p.add_argument("--no-wandb", action="store_true", help="do not log the aggregated table to W&B")
     args = p.parse_args(argv)
@@ -368,18 +401,24 @@ def main(argv: list[str] | None = None) -> int:
         jobs = args.jobs or (min(2, os.cpu_count() or 1) if args.launcher == "joblib" else 1)
         if jobs < 1:
             raise StudyError(f"--jobs {jobs}: give 1 or more")
-        sweep_dir = Path(args.sweep_dir or Path(os.environ.get("ATTNBENCH_ROOT", ".")) / "logs" / "studies" / study.name)
+        sweep_dir = Path(
+            args.sweep_dir or Path(os.environ.get("ATTNBENCH_ROOT", ".")) / "logs" / "studies" / study.name
+        )
         out = Path(args.out or Path("results") / study.name)
         if args.no_run:
             info = {"runs": study.num_runs, "wall_s": 0.0, "launcher": "none (--no-run)", "jobs": 0}
         else:
             print(f"attnbench-study {study.name}: {study.num_runs} runs → {sweep_dir}", flush=True)
             info = run_study(study, sweep_dir, args.overrides, args.launcher, jobs)
-            print(f"  {info['completed']}/{info['runs']} completed ({info['reused']} reused), "
-                  f"wall {info['wall_s']:.0f} s; log: {sweep_dir / 'study.log'}", flush=True)
+            print(
+                f"  {info['completed']}/{info['runs']} completed ({info['reused']} reused), "
+                f"wall {info['wall_s']:.0f} s; log: {sweep_dir / 'study.log'}",
+                flush=True,
+            )
         command = "attnbench-study " + shlex.join([*sys.argv[1:]] if argv is None else argv)
-        summary = write_report([sweep_dir], out, study=study, command=command, run_info=info,
-                               log_wandb=not args.no_wandb)
+        summary = write_report(
+            [sweep_dir], out, study=study, command=command, run_info=info, log_wandb=not args.no_wandb
+        )
     except StudyError as err:
         print(f"attnbench-study: {err}", file=sys.stderr)
         return 2
