@@ -369,8 +369,13 @@ def run_study(study: Study, sweep_dir: Path, user: list[str], launcher: str, job
         "command": "attnbench-train -m " + shlex.join(overrides),
     }
     history = sweep_dir / "study_history.jsonl"
+    lines = history.read_text().splitlines() if history.is_file() else []
+    earlier = [json.loads(line) for line in lines if line.strip()]
     with open(history, "a") as fh:
         fh.write(json.dumps({"time": time.strftime("%Y-%m-%d %H:%M:%S"), **info}) + "\n")
+    # every invocation's sweep time, so a study finished in several goes reports what it cost in all
+    info["wall_total_s"] = round(wall + sum(h.get("wall_s", 0.0) for h in earlier), 1)
+    info["invocations"] = len(earlier) + 1
     return info
 
 
