@@ -28,26 +28,21 @@ from .helpers import TINY_OVERRIDES, subprocess_env
 
 pytestmark = pytest.mark.xdist_group("tiny_study")
 
+COMMON = [o for o in TINY_OVERRIDES if not o.startswith("model.")]  # the TF-IDF model has no embedding
+NEURAL = ["model.embedding_dim=16", "encoder.hidden_size=16"]
 TINY_STUDY = {
-    "description": "Two tiny BiLSTMs on BBC News, for the tests.",
+    "description": "Two tiny BiLSTMs and TF-IDF on BBC News, for the tests.",
     "question": "Does the tiny study pipeline work?",
-    "overrides": [
-        *TINY_OVERRIDES,
-        "debug=limit",
-        "callbacks=[default,attention_heatmaps]",
-        "callbacks.attention_heatmaps.num_examples=2",
-        "callbacks.rich_progress_bar=null",
-        "tags=[tests]",
-    ],
+    "overrides": [*COMMON, "debug=limit", "callbacks=[default,attention_heatmaps]",
+                  "callbacks.attention_heatmaps.num_examples=2", "callbacks.rich_progress_bar=null", "tags=[tests]"],
     "seeds": [1, 2],
     "variants": {
-        "plain": {"label": "BiLSTM, last state", "overrides": ["encoder.hidden_size=16", "attention=none"]},
-        "additive": {
-            "label": "BiLSTM + additive",
-            "overrides": ["encoder.hidden_size=16", "attention=additive", "attention.hidden_size=16"],
-        },
+        "plain": {"label": "BiLSTM, last state", "overrides": [*NEURAL, "attention=none"]},
+        "additive": {"label": "BiLSTM + additive",
+                     "overrides": [*NEURAL, "attention=additive", "attention.hidden_size=16"]},
         # composes, then fails when the Trainer is built: a run that breaks at run time
-        "broken": {"label": "broken on purpose", "overrides": ["encoder.hidden_size=16", "trainer.precision=nonsense"]},
+        "broken": {"label": "broken on purpose", "overrides": [*NEURAL, "trainer.precision=nonsense"]},
+        "tfidf": {"label": "TF-IDF", "overrides": ["model=tfidf_logreg"]},
     },
     "table": {"metrics": ["test/acc", "test/f1_macro"], "baseline": "plain"},
 }
@@ -110,9 +105,9 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 def test_study_runs_every_job_and_reports_the_failed_variant(tiny_study: dict[str, Any]) -> None:
     proc = tiny_study["proc"]
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]  # a variant failed: exit 1
-    assert "4/6 completed" in proc.stdout, proc.stdout[-2000:]
+    assert "6/8 completed" in proc.stdout, proc.stdout[-2000:]
     sweep = tiny_study["sweep"]
-    for variant in ("plain", "additive"):
+    for variant in ("plain", "additive", "tfidf"):
         runs = records_of(sweep, variant)
         assert sorted(runs) == [1, 2]
         assert all(r["status"] == "completed" for r in runs.values())
@@ -132,7 +127,7 @@ def test_table_numbers_are_recomputed_from_the_run_records(tiny_study: dict[str,
         assert (out / name).is_file(), name
     rows = read_csv(out / "table.csv")
     plain = records_of(sweep, "plain")
-    for variant in ("plain", "additive"):
+    for variant in ("plain", "additive", "tfidf"):
         runs = records_of(sweep, variant)
         for metric in ("test/acc", "test/f1_macro"):
             values = [runs[s]["metrics"][metric] for s in (1, 2)]
@@ -167,7 +162,7 @@ def test_manifest_heatmaps_and_wandb(tiny_study: dict[str, Any]) -> None:
     assert manifest["command"].startswith("attnbench-study ") and "--jobs 2" in manifest["command"]
     for key in ("git_sha", "torch", "lightning", "python", "machine", "cpu_count", "wall_time_s"):
         assert manifest.get(key), key
-    assert manifest["runs_completed"] == "4" and manifest["runs_failed"] == "2"
+    assert manifest["runs_completed"] == "6" and manifest["runs_failed"] == "2"
     assert float(manifest["wall_time_s"]) > 0
     # the best attention run's heatmaps are copied and shown
     pngs = sorted((out / "heatmaps").glob("*.png"))
@@ -186,12 +181,12 @@ def test_manifest_heatmaps_and_wandb(tiny_study: dict[str, Any]) -> None:
     tables = list(report_run.rglob("comparison*.table.json"))
     assert len(tables) == 1
     logged = json.loads(tables[0].read_text())
-    assert [row[0] for row in logged["data"]] == ["BiLSTM, last state", "BiLSTM + additive", "broken on purpose"]
+    assert [row[0] for row in logged["data"]] == ["BiLSTM, last state", "BiLSTM + additive", "broken on purpose", "TF-IDF"]
 
 
 def test_two_joblib_jobs_ran_at_the_same_time(tiny_study: dict[str, Any]) -> None:
     sweep = tiny_study["sweep"]
-    runs = [r for v in ("plain", "additive", "broken") for r in records_of(sweep, v).values()]
+    runs = [r for v in ("plain", "additive", "broken", "tfidf") for r in records_of(sweep, v).values()]
     assert all(r["config"]["torch_threads"] == max(1, (os.cpu_count() or 1) // 2) for r in runs)
     overlapping = [
         (a, b)
@@ -221,7 +216,7 @@ def test_index_html_renders_in_headless_chromium(tiny_study: dict[str, Any], chr
     )
     dom = proc.stdout
     assert "<table" in dom, proc.stderr[-2000:]
-    assert len(re.findall(r'<tr class="run-row"', dom)) == 3
+    assert len(re.findall(r'<tr class="run-row"', dom)) == 4
     images = re.findall(r"<img [^>]*>", dom)
     assert len(images) >= 2  # the bar chart and the heatmaps
     assert all('data-loaded="1"' in img for img in images), images
@@ -264,7 +259,7 @@ def test_resume_skips_completed_runs_and_reruns_failed_or_missing(tiny_study: di
     }
     proc = run_study(tiny_study["file"], base)
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]  # "broken" still fails
-    assert "4/6 completed (2 reused)" in proc.stdout, proc.stdout[-2000:]
+    assert "6/8 completed (4 reused)" in proc.stdout, proc.stdout[-2000:]
     for path, mtime in untouched.items():
         assert path.stat().st_mtime_ns == mtime, f"{path} was run again"
     assert json.loads(failed.read_text())["status"] == "completed"
@@ -272,7 +267,7 @@ def test_resume_skips_completed_runs_and_reruns_failed_or_missing(tiny_study: di
     assert json.loads((sweep / "additive" / "seed=2" / "run.json").read_text())["status"] == "completed"
     assert list((tiny_study["out"] / ".previous").iterdir())  # the earlier results were kept
     history = [json.loads(line) for line in (sweep / "study_history.jsonl").read_text().splitlines()]
-    assert [h["reused"] for h in history] == [0, 2]
+    assert [h["reused"] for h in history] == [0, 4]
 
 
 def test_report_aggregates_an_ad_hoc_multirun(tmp_path: Path) -> None:

@@ -511,15 +511,21 @@ def length_plot(table: Table, path: Path) -> Path | None:
 
 
 def copy_best_heatmaps(
-    records: list[dict[str, Any]], metric: str, out: Path, limit: int = 4
+    records: list[dict[str, Any]], metric: str, out: Path, limit: int = 4, column_key: str | None = None
 ) -> tuple[Path | None, dict[str, Any] | None]:
-    """Copy the attention heatmaps of the best completed run that has some (by ``metric``)."""
+    """Copy the attention heatmaps of the best completed run that has some (by ``metric``; among equal
+    ones, the one with the largest numeric ``column_key`` value, e.g. the longest sequences)."""
+
+    def rank(r: dict[str, Any]) -> tuple[float, float]:
+        col = lookup(r, column_key) if column_key else None
+        return (float(lookup(r, metric)), float(col) if isinstance(col, int | float) else 0.0)
+
     best = None
     for r in records:
         if r.get("status") != "completed" or lookup(r, metric) is None:
             continue
         pngs = sorted((Path(r["_path"]).parent / "attention_heatmaps").glob("*.png"))
-        if pngs and (best is None or lookup(r, metric) > lookup(best[0], metric)):
+        if pngs and (best is None or rank(r) > rank(best[0])):
             best = (r, pngs)
     if best is None:
         return None, None
@@ -664,12 +670,13 @@ def write_report(
         )
     best_run = None
     if "heatmaps" in plots:
-        heat_dir, best_run = copy_best_heatmaps(records, first_metric, out)
+        heat_dir, best_run = copy_best_heatmaps(records, first_metric, out, column_key=table.column_key)
         if heat_dir is not None:
             files.append("heatmaps/")
             caption = (
-                f"attention of the best run ({run_label(best_run)}, seed {best_run['config'].get('seed')}, "
-                f"{first_metric} {lookup(best_run, first_metric):.3f})"
+                f"attention of the best run ({run_label(best_run)}, seed {best_run['config'].get('seed')}"
+                + (f", {table.column_key}={lookup(best_run, table.column_key)}" if table.column_key else "")
+                + f", {first_metric} {lookup(best_run, first_metric):.3f})"
             )
             figures += [figure_html(p, out, caption + f": {p.name}") for p in sorted(heat_dir.glob("*.png"))]
     info = dict(run_info or {})
