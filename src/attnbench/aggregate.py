@@ -23,7 +23,7 @@ import shlex
 import shutil
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -482,23 +482,33 @@ def length_plot(table: Table, path: Path) -> Path | None:
     except (TypeError, ValueError):
         return None
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for rid, label in table.rows:
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    log_x = min(xs) > 0 and max(xs) / min(xs) >= 8
+    markers, styles = "osD^vP*X", ["-", "--", "-.", ":"]
+    for i, (rid, label) in enumerate(table.rows):
         pts = [(x, table.cells.get((rid, c), Cell())) for x, (c, _) in zip(xs, table.columns, strict=True)]
         pts = [(x, cell) for x, cell in pts if cell.n]
-        if pts:
-            ax.errorbar(
-                [x for x, _ in pts],
-                [c.mean for _, c in pts],
-                yerr=[c.std or 0.0 for _, c in pts],
-                marker="o",
-                capsize=3,
-                label=label,
-            )
-    if min(xs) > 0 and max(xs) / min(xs) >= 8:
+        if not pts:
+            continue
+        # dodge: equal values (several rows at 1.0) stay visible side by side
+        shift = (i - (len(table.rows) - 1) / 2) * 0.025
+        px = [x * 2**shift if log_x else x + shift * (max(xs) - min(xs)) / 4 for x, _ in pts]
+        ax.errorbar(
+            px,
+            [c.mean for _, c in pts],
+            yerr=[c.std or 0.0 for _, c in pts],
+            label=label,
+            capsize=3,
+            marker=markers[i % len(markers)],
+            linestyle=styles[i % len(styles)],
+            markersize=5,
+        )
+    metric = table.metric_of[table.columns[0][0]]
+    if metric.endswith(("/acc", "/f1_macro")):
+        ax.set_ylim(-0.02, 1.04)
+    if log_x:
         ax.set_xscale("log", base=2)
         ax.set_xticks(xs, [f"{x:g}" for x in xs])
-    metric = table.metric_of[table.columns[0][0]]
     ax.set_xlabel(table.column_key)
     ax.set_ylabel(f"{METRIC_NAMES.get(metric, metric)} (mean ± std)")
     ax.set_title(table.title)
@@ -510,30 +520,65 @@ def length_plot(table: Table, path: Path) -> Path | None:
     return path
 
 
-def copy_best_heatmaps(
-    records: list[dict[str, Any]], metric: str, out: Path, limit: int = 4, column_key: str | None = None
+def best_heatmaps(
+    records: list[dict[str, Any]], metric: str, out: Path, column_key: str | None = None, num_examples: int = 3
 ) -> tuple[Path | None, dict[str, Any] | None]:
-    """Copy the attention heatmaps of the best completed run that has some (by ``metric``; among equal
-    ones, the one with the largest numeric ``column_key`` value, e.g. the longest sequences)."""
+    """The attention heatmaps of the best completed attention run (by ``metric``; among equal ones, the
+    one with the largest numeric ``column_key`` value, e.g. the longest sequences) in ``out/heatmaps``.
+
+    They are drawn afresh from the run's best checkpoint (the first ``num_examples`` test examples,
+    windows around the largest weights); a run whose checkpoint is gone gives the PNGs its
+    ``attention_heatmaps`` callback wrote, if any."""
 
     def rank(r: dict[str, Any]) -> tuple[float, float]:
         col = lookup(r, column_key) if column_key else None
         return (float(lookup(r, metric)), float(col) if isinstance(col, int | float) else 0.0)
 
-    best = None
-    for r in records:
-        if r.get("status") != "completed" or lookup(r, metric) is None:
-            continue
-        pngs = sorted((Path(r["_path"]).parent / "attention_heatmaps").glob("*.png"))
-        if pngs and (best is None or rank(r) > rank(best[0])):
-            best = (r, pngs)
-    if best is None:
-        return None, None
+    def has_attention(r: dict[str, Any]) -> bool:
+        config = r.get("config") or {}
+        return not _is_tfidf(config) and (config.get("attention") or {}).get("name") not in (None, "none")
+
+    candidates = [
+        r for r in records if r.get("status") == "completed" and lookup(r, metric) is not None and has_attention(r)
+    ]
     target = out / "heatmaps"
-    target.mkdir(parents=True, exist_ok=True)
-    for png in best[1][:limit]:
-        shutil.copy2(png, target / png.name)
-    return target, best[0]
+    for r in sorted(candidates, key=rank, reverse=True):
+        checkpoint = r.get("checkpoint")
+        try:
+            if checkpoint and Path(checkpoint).is_file():
+                paths = draw_heatmaps(r, Path(checkpoint), target, num_examples)
+            else:
+                pngs = sorted((Path(r["_path"]).parent / "attention_heatmaps").glob("*.png"))[:num_examples]
+                target.mkdir(parents=True, exist_ok=True)
+                paths = [Path(shutil.copy2(p, target / p.name)) for p in pngs]
+        except Exception as err:  # a run this code cannot rebuild: try the next best
+            log.warning("heatmaps of %s failed (%s: %s)", r["_path"], type(err).__name__, err)
+            continue
+        if paths:
+            return target, r
+    return None, None
+
+
+def draw_heatmaps(record: dict[str, Any], checkpoint: Path, out_dir: Path, num_examples: int) -> list[Path]:
+    """Rebuild a run's data and model from its resolved config and checkpoint; draw its first test batch."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from attnbench.callbacks import AttentionHeatmaps
+    from attnbench.checkpoints import load_checkpoint, load_weights, restore_data_state
+
+    cfg = OmegaConf.create(record["config"])
+    state = load_checkpoint(checkpoint)
+    dm = instantiate(cfg.data)
+    restore_data_state(dm, state)
+    dm.setup("test")
+    model = instantiate(cfg.model, vocab_size=dm.vocab_size, num_classes=dm.num_classes, **dm.model_kwargs())
+    load_weights(model, state, str(checkpoint))
+    model.eval()
+    batch = next(iter(dm.test_dataloader()))
+    drawer = AttentionHeatmaps(num_examples=num_examples)
+    paths, _ = drawer.draw_batch(model, batch, dm, out_dir)
+    return paths
 
 
 # ---- the report page ------------------------------------------------------------------------------
@@ -670,7 +715,7 @@ def write_report(
         )
     best_run = None
     if "heatmaps" in plots:
-        heat_dir, best_run = copy_best_heatmaps(records, first_metric, out, column_key=table.column_key)
+        heat_dir, best_run = best_heatmaps(records, first_metric, out, column_key=table.column_key)
         if heat_dir is not None:
             files.append("heatmaps/")
             caption = (
@@ -691,6 +736,10 @@ def write_report(
         "runs_failed": len(failed),
         "runs_missing": missing,
         "run_time_sum_s": f"{sum((r.get('timings') or {}).get('total_s', 0.0) for r in records):.1f}",
+        # the code each run ran with (a report made later may run on a newer commit)
+        "run_git_shas": ", ".join(
+            f"{sha} ({n} runs)" for sha, n in sorted(Counter(str(r.get("git_sha")) for r in records).items())
+        ),
         **{f"sweep_{k}": v for k, v in info.items() if k not in ("failed", "wall_s")},
     }
     if best_run is not None:

@@ -18,10 +18,11 @@ class AttentionHeatmaps(pl.Callback):
     per example and weight row (hop or head): the text with each token shaded by its attention weight
     (darkest = the row's largest weight), the classic "machine reading" figure.
 
-    Files: ``<run_dir>/<dirname>/test<index>_row<r>.png`` (``index``: the example's position in the
+    A text longer than ``max_tokens`` is drawn as the window of ``max_tokens`` tokens around its
+    largest weight. Files: ``<run_dir>/<dirname>/test<index>_row<r>.png`` (``index``: the example's position in the
     test split). With a W&B logger they are also logged as images under ``test/attention_heatmaps``.
     Models without attention weights (``attention=none``) produce nothing. ``max_tokens``: tokens
-    drawn per picture (the rest is noted in the title); ``line_chars``: characters per text line.
+    drawn per picture (the window is noted in the title); ``line_chars``: characters per text line.
     """
 
     def __init__(
@@ -43,19 +44,33 @@ class AttentionHeatmaps(pl.Callback):
     ) -> None:
         if batch_idx != 0 or not trainer.is_global_zero or self.num_examples == 0:
             return
-        with torch.no_grad():  # test mode already: deterministic (hard attention is argmax)
+        paths, captions = self.draw_batch(pl_module, batch, trainer.datamodule,
+                                          Path(trainer.default_root_dir) / self.dirname)
+        self.paths += paths
+        if not paths:
+            return
+        for lg in trainer.loggers:
+            if isinstance(lg, WandbLogger):
+                lg.log_image(key="test/attention_heatmaps", images=[str(p) for p in paths], caption=captions)
+        log.info("attention heatmaps: %d PNGs in %s", len(paths), paths[0].parent)
+
+    def draw_batch(
+        self, pl_module: pl.LightningModule, batch: Any, datamodule: Any, out_dir: Path
+    ) -> tuple[list[Path], list[str]]:
+        """Draw the first ``num_examples`` examples of ``batch`` (eval mode: hard attention is argmax)
+        into ``out_dir``; returns the PNG paths and their captions (none for models without weights)."""
+        with torch.no_grad():
             out = pl_module.run_batch(batch)
         if out.weights is None:
-            return
-        tokenizer = getattr(trainer.datamodule, "tokenizer", None)
-        label_names = list(getattr(trainer.datamodule, "label_names", []) or [])
+            return [], []
+        tokenizer = getattr(datamodule, "tokenizer", None)
+        label_names = list(getattr(datamodule, "label_names", []) or [])
         ids_all, lengths_all = (
             (batch.pair_ids, batch.pair_lengths) if out.weights_over == "pair_ids" else (batch.ids, batch.lengths)
         )
-        out_dir = Path(trainer.default_root_dir) / self.dirname
         out_dir.mkdir(parents=True, exist_ok=True)
         predictions = out.logits.argmax(-1)
-        captions = []
+        paths, captions = [], []
         for i in range(min(self.num_examples, len(batch))):
             n = int(lengths_all[i])
             ids = ids_all[i, :n].tolist()
@@ -68,21 +83,23 @@ class AttentionHeatmaps(pl.Callback):
                 title = f"test example {int(batch.index[i])}, row {r}: label {name}, predicted {guess}"
                 path = out_dir / f"test{int(batch.index[i])}_row{r}.png"
                 self._draw(tokens, weights, title, path)
-                self.paths.append(path)
+                paths.append(path)
                 captions.append(title)
-        for lg in trainer.loggers:
-            if isinstance(lg, WandbLogger):
-                lg.log_image(key="test/attention_heatmaps", images=[str(p) for p in self.paths], caption=captions)
-        log.info("attention heatmaps: %d PNGs in %s", len(self.paths), out_dir)
+        return paths, captions
 
     def _draw(self, tokens: list[str], weights: list[float], title: str, path: Path) -> None:
         # Figure + Agg canvas directly: no pyplot, so no global backend state and no GUI.
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
-        shown = min(len(tokens), self.max_tokens)
-        if shown < len(tokens):
-            title += f" (first {shown} of {len(tokens)} tokens)"
+        # a long text: the window of max_tokens tokens around the largest weight (where the model looks)
+        start = 0
+        if len(tokens) > self.max_tokens:
+            peak = max(range(len(weights)), key=weights.__getitem__)
+            start = min(max(0, peak - self.max_tokens // 2), len(tokens) - self.max_tokens)
+            title += f" (tokens {start + 1}-{start + self.max_tokens} of {len(tokens)}, around the largest weight)"
+        tokens, weights = tokens[start:start + self.max_tokens], weights[start:start + self.max_tokens]
+        shown = len(tokens)
         top = max(weights[:shown], default=0.0) or 1.0
         # monospace layout: a token of k characters takes k + 1 columns; wrap at line_chars
         places, col, line = [], 0, 0

@@ -271,7 +271,7 @@ def sweep_overrides(study: Study, sweep_dir: Path, user: list[str], launcher: st
         "skip_completed=true",
         f"hydra.searchpath=[file://{conf_dir}]",
         f"hydra.sweep.dir={sweep_dir.resolve()}",
-        f"hydra.sweep.subdir='{job_dir_pattern(study)}'",
+        f'hydra.sweep.subdir="{job_dir_pattern(study)}"',
         *user,
     ]
     if launcher != "basic":
