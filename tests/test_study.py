@@ -33,13 +33,21 @@ NEURAL = ["model.embedding_dim=16", "encoder.hidden_size=16"]
 TINY_STUDY = {
     "description": "Two tiny BiLSTMs and TF-IDF on BBC News, for the tests.",
     "question": "Does the tiny study pipeline work?",
-    "overrides": [*COMMON, "debug=limit", "callbacks=[default,attention_heatmaps]",
-                  "callbacks.attention_heatmaps.num_examples=2", "callbacks.rich_progress_bar=null", "tags=[tests]"],
+    "overrides": [
+        *COMMON,
+        "debug=limit",
+        "callbacks=[default,attention_heatmaps]",
+        "callbacks.attention_heatmaps.num_examples=2",
+        "callbacks.rich_progress_bar=null",
+        "tags=[tests]",
+    ],
     "seeds": [1, 2],
     "variants": {
         "plain": {"label": "BiLSTM, last state", "overrides": [*NEURAL, "attention=none"]},
-        "additive": {"label": "BiLSTM + additive",
-                     "overrides": [*NEURAL, "attention=additive", "attention.hidden_size=16"]},
+        "additive": {
+            "label": "BiLSTM + additive",
+            "overrides": [*NEURAL, "attention=additive", "attention.hidden_size=16"],
+        },
         # composes, then fails when the Trainer is built: a run that breaks at run time
         "broken": {"label": "broken on purpose", "overrides": [*NEURAL, "trainer.precision=nonsense"]},
         "tfidf": {"label": "TF-IDF", "overrides": ["model=tfidf_logreg"]},
@@ -181,7 +189,12 @@ def test_manifest_heatmaps_and_wandb(tiny_study: dict[str, Any]) -> None:
     tables = list(report_run.rglob("comparison*.table.json"))
     assert len(tables) == 1
     logged = json.loads(tables[0].read_text())
-    assert [row[0] for row in logged["data"]] == ["BiLSTM, last state", "BiLSTM + additive", "broken on purpose", "TF-IDF"]
+    assert [row[0] for row in logged["data"]] == [
+        "BiLSTM, last state",
+        "BiLSTM + additive",
+        "broken on purpose",
+        "TF-IDF",
+    ]
 
 
 def test_two_joblib_jobs_ran_at_the_same_time(tiny_study: dict[str, Any]) -> None:
@@ -384,3 +397,62 @@ def test_paired_p_value_and_cell_statistics() -> None:
     cell = Cell(values={1: 0.5, 2: 0.7})
     assert cell.mean == pytest.approx(0.6) and cell.std == pytest.approx(math.sqrt(0.02))
     assert Cell().mean is None and Cell(values={1: 0.3}).std == 0.0
+
+
+def test_grid_table_length_plot_and_published_rows(tmp_path: Path) -> None:
+    """A study with a grid column and published numbers, aggregated from run records written here
+    (the shape train.run writes): cells, significance, the length plot, the published row."""
+    from attnbench.aggregate import write_report
+
+    study_file = write_study(
+        tmp_path,
+        seeds=[1, 2, 3],
+        grid={"data.synthetic.length": [8, 16]},
+        variants={"plain": {"label": "plain"}, "attn": {"label": "attention"}},
+        table={"columns": "data.synthetic.length", "metric": "test/acc", "baseline": "plain"},
+        published={"source": "a paper", "metric": "accuracy", "values": {"attn": {8: 0.9}}},
+    )
+    study = load_study(study_file)
+    acc = {
+        ("plain", 8): [0.50, 0.52, 0.48],
+        ("plain", 16): [0.30, 0.31, 0.29],
+        ("attn", 8): [0.90, 0.93, 0.91],
+        ("attn", 16): [0.88, 0.90, 0.89],
+    }
+    sweep = tmp_path / "sweep"
+    for (variant, length), values in acc.items():
+        for seed, value in zip((1, 2, 3), values, strict=True):
+            run_dir = sweep / variant / f"data.synthetic.length={length},seed={seed}"
+            run_dir.mkdir(parents=True)
+            config = {
+                "seed": seed,
+                "study": {"name": study.name, "variant": variant, "label": variant},
+                "data": {"synthetic": {"length": length}},
+                "attention": {"name": "none"},
+            }
+            (run_dir / "run.json").write_text(
+                json.dumps(
+                    {
+                        "status": "completed",
+                        "config": config,
+                        "metrics": {"test/acc": value},
+                        "timings": {"total_s": 1.0},
+                        "git_sha": "abc",
+                    }
+                )
+            )
+    # one job of the study never ran: it counts as failed
+    shutil.rmtree(sweep / "attn" / "data.synthetic.length=16,seed=3")
+    summary = write_report([sweep], tmp_path / "out", study=study, command="test", log_wandb=False)
+    md = (tmp_path / "out" / "table.md").read_text()
+    assert "| model | length=8 | length=16 | n |" in md
+    p8 = stats.ttest_rel(acc[("attn", 8)], acc[("plain", 8)]).pvalue
+    mark = "‡" if p8 < 0.01 else "†" if p8 < 0.05 else ""
+    assert f"**0.913 ± 0.015{mark}**" in md
+    assert "0.890 ± 0.014" in md and "(1 failed)" in md  # 2 seeds left at length 16
+    assert "| *attention — published* | 0.90 | — |  |" in md
+    assert (tmp_path / "out" / "length.png").read_bytes()[:4] == b"\x89PNG"
+    assert any("no run.json" in f for f in summary["failed"])
+    rows = read_csv(tmp_path / "out" / "table.csv")
+    attn8 = next(r for r in rows if r["row"] == "attn" and r["column"] == "8")
+    assert float(attn8["p_value_vs_baseline"]) == pytest.approx(p8) and attn8["published"] == "0.9"

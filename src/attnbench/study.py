@@ -280,7 +280,8 @@ def sweep_overrides(study: Study, sweep_dir: Path, user: list[str], launcher: st
         out.append(f"hydra.launcher.n_jobs={jobs}")
     local = launcher in ("basic", "joblib", "submitit_local", "ray")
     if local and not any(u.startswith("torch_threads=") for u in user):
-        out.append(f"torch_threads={threads_per_job(jobs)}")
+        # submitit's local executor starts every run at once: they share the cores all together
+        out.append(f"torch_threads={threads_per_job(study.num_runs if launcher == 'submitit_local' else jobs)}")
     return out
 
 
