@@ -22,7 +22,7 @@ import pytest
 from scipy import stats
 
 from attnbench.aggregate import Cell, paired_p_value
-from attnbench.study import StudyError, load_study
+from attnbench.study import StudyError, done_jobs, load_study
 
 from .helpers import TINY_OVERRIDES, subprocess_env
 
@@ -281,6 +281,11 @@ def test_resume_skips_completed_runs_and_reruns_failed_or_missing(tiny_study: di
     assert list((tiny_study["out"] / ".previous").iterdir())  # the earlier results were kept
     history = [json.loads(line) for line in (sweep / "study_history.jsonl").read_text().splitlines()]
     assert [h["reused"] for h in history] == [0, 4]
+    # what counts as done is decided by the config hash: another setting makes every run pending
+    study = load_study(tiny_study["file"])
+    done = done_jobs(study, sweep, [])
+    assert done == {f"{v}/seed={s}" for v in ("plain", "additive", "tfidf") for s in (1, 2)}
+    assert done_jobs(study, sweep, ["trainer.max_epochs=1"]) == set()
 
 
 def test_report_aggregates_an_ad_hoc_multirun(tmp_path: Path) -> None:

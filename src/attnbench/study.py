@@ -325,6 +325,57 @@ def job_status(sweep_dir: Path, job: dict[str, Any]) -> str:
         return "failed"
 
 
+def job_overrides(study: Study, job: dict[str, Any], user: list[str]) -> list[str]:
+    """The task overrides of one job, as the multirun gives them to it."""
+    return [
+        *study.overrides,
+        f"+{VARIANT_GROUP}={job['variant']}",
+        f"seed={job['seed']}",
+        *[f"{k}={_override_value(v)}" for k, v in job["cell"].items()],
+        *user,
+    ]
+
+
+def done_jobs(study: Study, sweep_dir: Path, user: list[str]) -> set[str]:
+    """Jobs whose directory holds a completed run of exactly the config this call would run: each job is
+    composed here (as the multirun will compose it) and its config hash compared with the record's."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from attnbench.config import config_dir, config_hash, register_configs
+
+    register_configs()
+    conf = sweep_dir.resolve() / ".study" / "conf"
+    done = set()
+    GlobalHydra.instance().clear()
+    composed: dict[str, Any] = {}  # one composition per (variant, cell); the seed is set on a copy
+    try:
+        with initialize_config_dir(str(config_dir()), version_base="1.3"):
+            for job in expected_jobs(study):
+                name = job_dir_name(job)
+                if job_status(sweep_dir, job) != "completed":
+                    continue
+                try:
+                    key = json.dumps([job["variant"], job["cell"]], sort_keys=True, default=str)
+                    if key not in composed:
+                        overrides = [
+                            *job_overrides(study, {**job, "seed": 0}, user),
+                            f"hydra.searchpath=[file://{conf}]",
+                        ]
+                        composed[key] = compose("config", overrides=overrides)
+                    cfg = composed[key].copy()
+                    cfg.seed = job["seed"]
+                    record = json.loads((sweep_dir / name / "run.json").read_text())
+                    digest = config_hash(cfg)
+                    if record.get("config_hash") == digest or config_hash(record.get("config") or {}) == digest:
+                        done.add(name)
+                except Exception:  # cannot tell here: the run itself decides
+                    continue
+    finally:
+        GlobalHydra.instance().clear()
+    return done
+
+
 def run_study(study: Study, sweep_dir: Path, user: list[str], launcher: str, jobs: int) -> dict[str, Any]:
     """Launch the study's multirun (skipping completed runs); returns counts and the wall time."""
     if launcher not in LAUNCHERS:
@@ -337,21 +388,19 @@ def run_study(study: Study, sweep_dir: Path, user: list[str], launcher: str, job
     sweep_dir.mkdir(parents=True, exist_ok=True)
     write_variant_configs(study, sweep_dir.resolve() / ".study" / "conf")
     jobs_all = expected_jobs(study)
-    before = {job_dir_name(j): job_status(sweep_dir, j) for j in jobs_all}
+    done = done_jobs(study, sweep_dir, user)
     overrides = sweep_overrides(study, sweep_dir, user, launcher, jobs)
     cmd = [sys.executable, "-m", "attnbench.train", "-m", *overrides]
-    done = sum(s == "completed" for s in before.values())
     log.info(
-        "%s: %d runs, %d completed earlier (skipped if unchanged), %d to run",
+        "%s: %d runs, %d done with this config (skipped), %d to run",
         study.name,
         len(jobs_all),
-        done,
-        len(jobs_all) - done,
+        len(done),
+        len(jobs_all) - len(done),
     )
     started = time.perf_counter()
     rc = 0
-    if done < len(jobs_all) or user:
-        # a changed override changes the config hash: the runs decide themselves what to skip
+    if len(done) < len(jobs_all):  # one multirun over the whole grid: the jobs already done skip themselves
         with open(sweep_dir / "study.log", "a") as fh:
             fh.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')}: {shlex.join(cmd)}\n")
             fh.flush()
@@ -362,7 +411,7 @@ def run_study(study: Study, sweep_dir: Path, user: list[str], launcher: str, job
         "runs": len(jobs_all),
         "completed": sum(s == "completed" for s in after.values()),
         "failed": sorted(k for k, s in after.items() if s != "completed"),
-        "reused": sum(before[k] == "completed" and after[k] == "completed" for k in after),
+        "reused": len(done),
         "multirun_exit_code": rc,
         "wall_s": wall,
         "launcher": launcher,
