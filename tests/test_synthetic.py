@@ -21,7 +21,7 @@ def in_order(query: list[str], doc: list[str]) -> bool:
     return j == len(query)
 
 
-@pytest.mark.parametrize("task", ["needle", "recall", "pair_match"])
+@pytest.mark.parametrize("task", ["needle", "recall", "pair_match", "pair_recall"])
 def test_deterministic_by_seed(task: str) -> None:
     cfg = {"task": task, "length": [16, 32], **SMALL}
     a, b, c = generate(cfg, seed=1), generate(cfg, seed=1), generate(cfg, seed=2)
@@ -75,11 +75,26 @@ def test_pair_match_label_says_whether_the_query_occurs_in_order() -> None:
     assert 0.35 < share < 0.65, share  # roughly balanced
 
 
+def test_pair_recall_label_is_the_value_of_the_query_key_in_the_document() -> None:
+    corpus = generate({"task": "pair_recall", "length": [9, 20], "num_keys": 10, **SMALL}, seed=0)
+    assert corpus.pairs is not None
+    for query, doc, label, length in zip(corpus.texts, corpus.pairs, corpus.labels, corpus.meta["length"],
+                                         strict=True):
+        tokens = doc.split()
+        assert len(tokens) == length and len(query.split()) == 1
+        body = tokens[1:] if length % 2 else tokens
+        pairs = dict(zip(body[0::2], body[1::2], strict=True))
+        assert len(pairs) == length // 2  # keys are distinct
+        assert pairs[query] == f"v{label}"
+    assert len(set(corpus.labels)) > 1
+
+
 @pytest.mark.parametrize(
     ("cfg", "message"),
     [({"task": "copy"}, "data.synthetic.task"), ({"length": 1}, "data.synthetic.length"),
      ({"position": "random"}, "data.synthetic.position"), ({"num_train": 0}, "data.synthetic.num_train"),
-     ({"task": "recall", "length": 100, "num_keys": 10}, "num_keys"), ({"lenght": 3}, "data.synthetic.lenght")],
+     ({"task": "recall", "length": 100, "num_keys": 10}, "num_keys"), ({"lenght": 3}, "data.synthetic.lenght"),
+     ({"task": "pair_recall", "length": 40, "num_keys": 10}, "needs 20 distinct keys")],
 )
 def test_bad_synthetic_settings(cfg: dict, message: str) -> None:
     with pytest.raises(DataError, match=message):

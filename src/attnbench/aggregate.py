@@ -680,8 +680,20 @@ def write_report(
     started = time.perf_counter()
     sweep_dirs = [Path(d) for d in sweep_dirs]
     records = collect(sweep_dirs)
+    ignored = 0
     if study is not None:
-        records = [r for r in records if ((r.get("config") or {}).get("study") or {}).get("name") == study.name]
+        # only the study's current jobs: runs of an earlier layout of the study (another grid, a removed
+        # variant) may still lie in the sweep directory
+        from attnbench.study import expected_jobs, job_dir_name
+
+        wanted = {str((d / job_dir_name(job) / RUN_FILE).resolve()) for d in sweep_dirs for job in expected_jobs(study)}
+        kept = [
+            r
+            for r in records
+            if str(Path(r["_path"]).resolve()) in wanted
+            and ((r.get("config") or {}).get("study") or {}).get("name") == study.name
+        ]
+        ignored, records = len(records) - len(kept), kept
     if not records:
         raise FileNotFoundError(f"no run.json under {', '.join(map(str, sweep_dirs))}: nothing to aggregate")
     table = build_table(records, study, sweep_dirs, metrics, baseline)
@@ -735,6 +747,7 @@ def write_report(
         "runs_completed": len(completed),
         "runs_failed": len(failed),
         "runs_missing": missing,
+        "runs_ignored": f"{ignored} (run.json files under the sweep dir that are not jobs of this study)",
         "run_time_sum_s": f"{sum((r.get('timings') or {}).get('total_s', 0.0) for r in records):.1f}",
         # the code each run ran with (a report made later may run on a newer commit)
         "run_git_shas": ", ".join(

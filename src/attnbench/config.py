@@ -33,7 +33,7 @@ class SplitNamesConfig:
 class SyntheticConfig:
     """``data.source=synthetic`` settings (see ``attnbench.data.synthetic``); sizes are per length."""
 
-    task: str = "needle"  # needle | recall | pair_match
+    task: str = "needle"  # needle | recall | pair_match | pair_recall
     length: Any = 128  # an int, or a list of ints: one study over several sequence lengths
     num_train: int = 1000
     num_val: int = 200

@@ -11,6 +11,10 @@ tokenizer and DataModule handle it, and each has exactly ``L`` tokens (``meta['l
 - ``pair_match``: text pairs. The second text (the document) is ``L`` noise tokens; the first (the query)
   is ``query_length`` tokens. The label is 1 (``in_order``) if the query's tokens occur in the document
   in that order (as a subsequence), else 0 (``absent``); classes are balanced in expectation.
+- ``pair_recall``: text pairs, associative recall with the query apart. The document is ``L // 2`` pairs
+  ``k<key> v<value>`` with distinct keys (one leading ``n0`` if ``L`` is odd); the query is one of its
+  keys, ``k<key>``. The label is that key's value: a query→document lookup, what attention over the
+  second text is for.
 
 ``length`` may be a list: every split then holds ``num_<split>`` examples *per length*.
 """
@@ -25,7 +29,8 @@ import numpy as np
 from attnbench.data.sources import DataError, TextCorpus
 
 GENERATOR_VERSION = 1  # bump when generation changes, so cached data built by the old code is not reused
-TASKS = ("needle", "recall", "pair_match")
+TASKS = ("needle", "recall", "pair_match", "pair_recall")  # append only: the index seeds the generator
+PAIR_TASKS = ("pair_match", "pair_recall")
 POSITIONS = ("uniform", "middle", "start", "end")
 DEFAULTS: dict[str, Any] = {
     "task": "needle", "length": 128, "num_train": 1000, "num_val": 200, "num_test": 200, "num_classes": 10,
@@ -62,9 +67,10 @@ def _check(cfg: dict[str, Any]) -> dict[str, Any]:
     if cfg["task"] != "pair_match" and cfg["num_classes"] < 2:
         raise DataError("data.synthetic.num_classes must be >= 2")
     cfg["length"] = lengths_of(cfg["length"])
-    if cfg["task"] == "recall" and (max(cfg["length"]) - 2) // 2 > cfg["num_keys"]:
+    pairs_needed = {"recall": (max(cfg["length"]) - 2) // 2, "pair_recall": max(cfg["length"]) // 2}.get(cfg["task"], 0)
+    if pairs_needed > cfg["num_keys"]:
         raise DataError(
-            f"data.synthetic.task=recall with length {max(cfg['length'])} needs {(max(cfg['length']) - 2) // 2} "
+            f"data.synthetic.task={cfg['task']} with length {max(cfg['length'])} needs {pairs_needed} "
             f"distinct keys but num_keys={cfg['num_keys']}. Fix: raise data.synthetic.num_keys."
         )
     if cfg["task"] == "pair_match" and cfg["query_length"] > min(cfg["length"]):
@@ -117,7 +123,18 @@ def _pair_match(rng: np.random.Generator, length: int, cfg: dict[str, Any]) -> t
     return [f"n{i}" for i in query], [f"n{i}" for i in doc], label
 
 
-GENERATORS = {"needle": _needle, "recall": _recall, "pair_match": _pair_match}
+def _pair_recall(rng: np.random.Generator, length: int, cfg: dict[str, Any]) -> tuple[list[str], list[str], int]:
+    n_pairs = length // 2
+    keys = rng.choice(cfg["num_keys"], size=n_pairs, replace=False)
+    values = rng.integers(cfg["num_classes"], size=n_pairs)
+    q = int(rng.integers(n_pairs))
+    doc = ["n0"] * (length % 2)
+    for k, v in zip(keys.tolist(), values.tolist(), strict=True):
+        doc += [f"k{k}", f"v{v}"]
+    return [f"k{keys[q]}"], doc, int(values[q])
+
+
+GENERATORS = {"needle": _needle, "recall": _recall, "pair_match": _pair_match, "pair_recall": _pair_recall}
 
 
 def generate(cfg: dict[str, Any], seed: int) -> TextCorpus:
@@ -140,5 +157,5 @@ def generate(cfg: dict[str, Any], seed: int) -> TextCorpus:
                 split.append(name)
                 lengths.append(length)
     label_names = ["absent", "in_order"] if task == "pair_match" else [f"v{k}" for k in range(cfg["num_classes"])]
-    return TextCorpus(texts, labels, label_names, ids, pairs=pairs if task == "pair_match" else None, split=split,
+    return TextCorpus(texts, labels, label_names, ids, pairs=pairs if task in PAIR_TASKS else None, split=split,
                       meta={"length": lengths})
