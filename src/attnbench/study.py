@@ -438,7 +438,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("name", help="study name (experiments/<name>.yaml) or a study YAML file")
     p.add_argument("overrides", nargs="*", help="Hydra overrides for every run, e.g. trainer.max_epochs=2")
     p.add_argument("--launcher", default="joblib", choices=LAUNCHERS, help="Hydra launcher (default: joblib)")
-    p.add_argument("--jobs", type=int, default=None, help="parallel jobs (default: 2 with joblib, cores / 2 at most)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="parallel jobs (default: min(2, cores) with joblib, else 1); torch threads per job = cores / jobs",
+    )
     p.add_argument("--out", default=None, help="results directory (default: results/<name>)")
     p.add_argument(
         "--sweep-dir",
@@ -446,7 +451,11 @@ def main(argv: list[str] | None = None) -> int:
         help="where the runs go (default: logs/studies/<name>); the same directory resumes the study",
     )
     p.add_argument("--no-run", action="store_true", help="only aggregate the runs already in the sweep dir")
-    p.add_argument("--no-wandb", action="store_true", help="do not log the aggregated table to W&B")
+    p.add_argument(
+        "--no-wandb",
+        action="store_true",
+        help="do not log the aggregated table to W&B (the runs' own logger is an override: logger=csv, logger=none)",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from attnbench.aggregate import write_report
