@@ -462,7 +462,14 @@ def bar_plot(table: Table, path: Path) -> Path | None:
     ax.set_yticks(range(len(rows)), [label for _, label in rows])
     ax.invert_yaxis()
     metric = table.metric_of[cols[0]]
-    ax.set_xlabel(f"{METRIC_NAMES.get(metric, metric)} (mean ± std over seeds)")
+    xlabel = f"{METRIC_NAMES.get(metric, metric)} (mean ± std over seeds)"
+    lows = [c.mean - (c.std or 0.0) for rid, _ in rows for col in cols if (c := table.cells.get((rid, col), Cell())).n]
+    if metric.endswith(("/acc", "/f1_macro")) and lows and min(lows) > 0.3:
+        # close values: the axis starts near the lowest bar instead of 0, and says so
+        start = max(0.0, math.floor((min(lows) - 0.05) * 20) / 20)
+        ax.set_xlim(start, 1.005)
+        xlabel += f"; axis starts at {start:.2f}"
+    ax.set_xlabel(xlabel)
     ax.set_title(table.title)
     if table.column_key:
         ax.legend(fontsize="small", loc="lower right")

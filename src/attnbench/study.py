@@ -423,9 +423,13 @@ def run_study(study: Study, sweep_dir: Path, user: list[str], launcher: str, job
     earlier = [json.loads(line) for line in lines if line.strip()]
     with open(history, "a") as fh:
         fh.write(json.dumps({"time": time.strftime("%Y-%m-%d %H:%M:%S"), **info}) + "\n")
-    # every invocation's sweep time, so a study finished in several goes reports what it cost in all
-    info["wall_total_s"] = round(wall + sum(h.get("wall_s", 0.0) for h in earlier), 1)
-    info["invocations"] = len(earlier) + 1
+    # every call on this sweep dir: a study finished in several goes shows what each cost (a call before a
+    # change of the study file ran runs that the later call replaced)
+    calls = [*earlier, {"time": time.strftime("%Y-%m-%d %H:%M:%S"), **info}]
+    info["calls"] = "; ".join(
+        f"{h['time']}: {h.get('wall_s', 0.0):.0f} s, ran {h.get('runs', 0) - h.get('reused', 0)} of {h.get('runs', 0)}"
+        for h in calls
+    )
     return info
 
 
