@@ -159,6 +159,12 @@ def test_table_numbers_are_recomputed_from_the_run_records(tiny_study: dict[str,
             r["row"] for r in metric_rows if float(r["mean"]) == best
         }
     assert "**" in (out / "table.md").read_text()
+    # every pairing: the pair with the baseline agrees with the table's test; all 6 pairs of 4 rows are there
+    pairs = read_csv(out / "pairwise.csv")
+    assert len(pairs) == 6
+    pair = next(r for r in pairs if (r["row_a"], r["row_b"]) == ("BiLSTM, last state", "BiLSTM + additive"))
+    row = next(r for r in rows if r["row"] == "additive" and r["metric"] == "test/acc")
+    assert pair["p_value"] == row["p_value_vs_baseline"] and int(pair["n_pairs"]) == 2
     tex = (out / "table.tex").read_text()
     assert r"\begin{tabular}" in tex and r"\textbf{" in tex and "paired t-test" in tex
     assert "paired t-test across seeds" in (out / "table.md").read_text()

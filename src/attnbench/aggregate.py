@@ -41,7 +41,17 @@ METRIC_NAMES = {
     "timings/fit_s": "train time (s)",
     "params": "parameters",
 }
-RESULT_FILES = ["table.md", "table.csv", "table.tex", "bar.png", "length.png", "heatmaps", "index.html", "MANIFEST"]
+RESULT_FILES = [
+    "table.md",
+    "table.csv",
+    "table.tex",
+    "pairwise.csv",
+    "bar.png",
+    "length.png",
+    "heatmaps",
+    "index.html",
+    "MANIFEST",
+]
 SIG_MARKS = ((0.01, "‡"), (0.05, "†"))
 
 
@@ -431,6 +441,39 @@ def to_csv(table: Table) -> str:
     return buf.getvalue()
 
 
+def to_pairwise_csv(table: Table) -> str:
+    """Every pair of rows, per column, on the table's first metric: the paired mean difference over the
+    seeds both have and the two-sided paired t-test's p-value (every pairing, not only the baseline)."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["column", "metric", "row_a", "row_b", "mean_a", "mean_b", "mean_diff_paired", "n_pairs", "p_value"])
+    for col, _ in table.columns:
+        metric = table.metric_of[col]
+        if metric in table.extra:
+            continue
+        for i, (a, label_a) in enumerate(table.rows):
+            for b, label_b in table.rows[i + 1 :]:
+                ca, cb = table.cells.get((a, col), Cell()), table.cells.get((b, col), Cell())
+                seeds = sorted(set(ca.values) & set(cb.values))
+                diff = sum(ca.values[s] - cb.values[s] for s in seeds) / len(seeds) if seeds else None
+                w.writerow(
+                    [
+                        col,
+                        metric,
+                        label_a,
+                        label_b,
+                        ca.mean,
+                        cb.mean,
+                        diff,
+                        len(seeds),
+                        paired_p_value(ca.values, cb.values),
+                    ]
+                )
+        if not table.column_key:
+            break  # the metric columns: the first metric is the compared one
+    return buf.getvalue()
+
+
 # ---- plots ----------------------------------------------------------------------------------------
 
 
@@ -641,6 +684,7 @@ pre {{ background: #f6f6f6; padding: .8rem; overflow-x: auto; font-size: .8rem; 
 <h2>Reproduce</h2>
 <pre>{command}</pre>
 <p>Files: <a href="table.md">table.md</a> · <a href="table.csv">table.csv</a> · <a href="table.tex">table.tex</a>
+· <a href="pairwise.csv">pairwise.csv</a> (every pair of rows: paired difference, p-value)
 · <a href="MANIFEST">MANIFEST</a></p>
 <h2>MANIFEST</h2>
 <pre>{manifest}</pre>
@@ -716,7 +760,8 @@ def write_report(
     (out / "table.md").write_text(md)
     (out / "table.csv").write_text(to_csv(table))
     (out / "table.tex").write_text(to_tex(table))
-    files += ["table.md", "table.csv", "table.tex"]
+    (out / "pairwise.csv").write_text(to_pairwise_csv(table))
+    files += ["table.md", "table.csv", "table.tex", "pairwise.csv"]
     figures = []
     plots = study.plots if study is not None else ["bar", "length", "heatmaps"]
     first_metric = table.metric_of[table.columns[0][0]]
