@@ -621,7 +621,16 @@ def draw_heatmaps(record: dict[str, Any], checkpoint: Path, out_dir: Path, num_e
     state = load_checkpoint(checkpoint)
     dm = instantiate(cfg.data)
     restore_data_state(dm, state)
-    dm.setup("test")
+    # the data summary and cache lines were logged by the run already: keep the report's output short
+    quiet = [logging.getLogger(n) for n in ("pytorch_lightning.utilities.rank_zero", "attnbench.data")]
+    levels = [lg.level for lg in quiet]
+    try:
+        for lg in quiet:
+            lg.setLevel(logging.WARNING)
+        dm.setup("test")
+    finally:
+        for lg, level in zip(quiet, levels, strict=True):
+            lg.setLevel(level)
     model = instantiate(cfg.model, vocab_size=dm.vocab_size, num_classes=dm.num_classes, **dm.model_kwargs())
     load_weights(model, state, str(checkpoint))
     model.eval()

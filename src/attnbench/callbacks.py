@@ -78,9 +78,13 @@ class AttentionHeatmaps(pl.Callback):
             label, pred = int(batch.labels[i]), int(predictions[i])
             name = label_names[label] if label < len(label_names) else str(label)
             guess = label_names[pred] if pred < len(label_names) else str(pred)
+            query = ""
+            if out.weights_over == "pair_ids":  # attention over the second text: say what the first one asks
+                first = " ".join(_token(tokenizer, t) for t in batch.ids[i, : int(batch.lengths[i])].tolist())
+                query = f", query: {first[:60]}{'...' if len(first) > 60 else ''}"
             for r in range(out.weights.shape[1]):
                 weights = out.weights[i, r, :n].float().cpu().tolist()
-                title = f"test example {int(batch.index[i])}, row {r}: label {name}, predicted {guess}"
+                title = f"test example {int(batch.index[i])}, row {r}{query}: label {name}, predicted {guess}"
                 path = out_dir / f"test{int(batch.index[i])}_row{r}.png"
                 self._draw(tokens, weights, title, path)
                 paths.append(path)
