@@ -467,3 +467,25 @@ def test_grid_table_length_plot_and_published_rows(tmp_path: Path) -> None:
     rows = read_csv(tmp_path / "out" / "table.csv")
     attn8 = next(r for r in rows if r["row"] == "attn" and r["column"] == "8")
     assert float(attn8["p_value_vs_baseline"]) == pytest.approx(p8) and attn8["published"] == "0.9"
+
+
+def test_config_hash_ignores_what_does_not_change_a_run() -> None:
+    """The hash of a composed config works outside a Hydra run (the W&B name and the study's job name
+    interpolate Hydra's runtime) and does not change with loggers, paths, threads or the study's labels."""
+    from omegaconf import open_dict
+
+    from attnbench.config import config_hash
+
+    from .helpers import compose_config
+
+    base = compose_config(["logger=wandb", "encoder=conv1d"])
+    with open_dict(base):
+        base.study = {"name": "s", "variant": "v", "label": "V", "run_name": "v/data=${hydra:runtime.choices.data}"}
+    digest = config_hash(base)
+    other = base.copy()
+    with open_dict(other):
+        other.study.label, other.torch_threads, other.paths.root_dir = "renamed", 7, "/elsewhere"
+        other.logger = {}
+    assert config_hash(other) == digest
+    other.encoder.filters = 3
+    assert config_hash(other) != digest

@@ -402,7 +402,9 @@ def config_hash(cfg: DictConfig | dict[str, Any]) -> str:
     import json
 
     node = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False) if isinstance(cfg, DictConfig) else cfg)
-    node.pop("hydra", None)
+    # gone before resolving: they may interpolate Hydra's runtime (the W&B run name, the study's job name)
+    for key in ("hydra", "logger", "study"):
+        node.pop(key, None)
     if isinstance(node.get("paths"), DictConfig):  # ${hydra:runtime.output_dir} outside a Hydra run
         node.paths.output_dir = "<output_dir>"
     resolved = OmegaConf.to_container(node, resolve=True)
