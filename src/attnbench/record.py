@@ -37,15 +37,17 @@ def environment() -> dict[str, str]:
 
 
 def git_sha(path: str | Path | None = None) -> str | None:
-    """The commit of the code (``+dirty`` when the working tree has changes), or None outside git."""
+    """The commit of the code (``+dirty`` when tracked files outside ``results/`` have changes), or None
+    outside git."""
     where = Path(path) if path else Path(__file__).resolve().parent
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10, check=True
         ).stdout.strip()
+        # results/ holds outputs (tables a report is writing right now), not code: it does not make the code dirty
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=where, capture_output=True,
-            text=True, timeout=10, check=True,
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":/", ":(exclude,top)results"],
+            cwd=where, capture_output=True, text=True, timeout=10, check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
