@@ -489,3 +489,24 @@ def test_config_hash_ignores_what_does_not_change_a_run() -> None:
     assert config_hash(other) == digest
     other.encoder.filters = 3
     assert config_hash(other) != digest
+
+
+def test_git_sha_is_dirty_for_code_changes_not_for_results(tmp_path: Path) -> None:
+    from attnbench.record import git_sha
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "table.md").write_text("old\n")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "init")
+    sha = git_sha(tmp_path)
+    assert sha and not sha.endswith("+dirty")
+    (tmp_path / "results" / "table.md").write_text("new\n")  # a report rewriting its table
+    assert git_sha(tmp_path / "results") == sha
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_sha(tmp_path) == sha + "+dirty"
