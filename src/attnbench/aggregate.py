@@ -920,8 +920,13 @@ def main(argv: list[str] | None = None) -> int:
     except (StudyError, FileNotFoundError) as err:
         print(f"attnbench-report: {err}", file=sys.stderr)
         return 2
+    return print_summary(summary, Path(args.out))
+
+
+def print_summary(summary: dict[str, Any], out: Path) -> int:
+    """Print the table and the files written; the exit status: 1 when a run failed or is missing."""
     print(summary["markdown"])
-    print(f"wrote {args.out}: {', '.join(summary['files'])}")
+    print(f"wrote {out}: {', '.join(summary['files'])}")
     return 1 if summary["failed"] else 0
 
 

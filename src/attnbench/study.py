@@ -462,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from attnbench.aggregate import write_report
+    from attnbench.aggregate import print_summary, write_report
 
     try:
         study = load_study(args.name)
@@ -494,9 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         tail = (sweep_dir / "study.log").read_text().splitlines()[-15:] if (sweep_dir / "study.log").is_file() else []
         print(f"attnbench-study: {err}. The end of {sweep_dir / 'study.log'}:\n" + "\n".join(tail), file=sys.stderr)
         return 1
-    print(summary["markdown"])
-    print(f"wrote {out}: {', '.join(summary['files'])}")
-    return 1 if summary["failed"] else 0
+    return print_summary(summary, out)
 
 
 if __name__ == "__main__":
