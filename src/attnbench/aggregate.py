@@ -513,7 +513,7 @@ def bar_plot(table: Table, path: Path) -> Path | None:
         ax.set_xlim(start, 1.005)
         xlabel += f"; axis starts at {start:.2f}"
     ax.set_xlabel(xlabel)
-    ax.set_title(table.title)
+    fig.suptitle(table.title, fontsize="medium")
     if table.column_key:
         ax.legend(fontsize="small", loc="lower right")
     ax.grid(axis="x", alpha=0.3)
@@ -561,7 +561,7 @@ def length_plot(table: Table, path: Path) -> Path | None:
         ax.set_xticks(xs, [f"{x:g}" for x in xs])
     ax.set_xlabel(table.column_key)
     ax.set_ylabel(f"{METRIC_NAMES.get(metric, metric)} (mean ± std)")
-    ax.set_title(table.title)
+    fig.suptitle(table.title, fontsize="medium")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     fig.tight_layout()
