@@ -22,28 +22,20 @@ tokenizer and DataModule handle it, and each has exactly ``L`` tokens (``meta['l
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 
+from attnbench.config import SyntheticConfig
 from attnbench.data.corpus import DataError, TextCorpus
 
 GENERATOR_VERSION = 1  # bump when generation changes, so cached data built by the old code is not reused
 TASKS = ("needle", "recall", "pair_match", "pair_recall")  # append only: the index seeds the generator
 PAIR_TASKS = ("pair_match", "pair_recall")
 POSITIONS = ("uniform", "middle", "start", "end")
-DEFAULTS: dict[str, Any] = {
-    "task": "needle",
-    "length": 128,
-    "num_train": 1000,
-    "num_val": 200,
-    "num_test": 200,
-    "num_classes": 10,
-    "noise_vocab": 100,
-    "position": "uniform",
-    "num_keys": 512,
-    "query_length": 4,
-}
+# the schema states the defaults; a partial dict (tests, Python callers) is completed from it
+DEFAULTS: dict[str, Any] = asdict(SyntheticConfig())
 SPLIT_SIZES = (("train", "num_train"), ("val", "num_val"), ("test", "num_test"))
 
 
