@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 from scipy import stats
 
-from attnbench.aggregate import Cell, paired_p_value
-from attnbench.study import StudyError, done_jobs, load_study
+from attnbench.reporting.statistics import Cell, paired_p_value
+from attnbench.studies.runner import done_jobs
+from attnbench.studies.study_file import StudyError, load_study
 
 from .helpers import TINY_OVERRIDES, subprocess_env
 
@@ -61,7 +62,7 @@ def study_command(study_file: Path, base: Path, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "attnbench.study",
+        "attnbench.cli.study",
         str(study_file),
         "--launcher",
         "joblib",
@@ -318,7 +319,7 @@ def test_report_aggregates_an_ad_hoc_multirun(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "attnbench.aggregate",
+            "attnbench.cli.report",
             str(sweep),
             "--out",
             str(tmp_path / "out"),
@@ -345,7 +346,7 @@ def test_report_aggregates_an_ad_hoc_multirun(tmp_path: Path) -> None:
         assert float(acc[label]["mean"]) == pytest.approx(statistics.mean(values), abs=1e-12)
     assert (tmp_path / "out" / "index.html").is_file() and (tmp_path / "out" / "MANIFEST").is_file()
     missing = subprocess.run(
-        [sys.executable, "-m", "attnbench.aggregate", str(tmp_path / "nothing"), "--out", str(tmp_path / "o2")],
+        [sys.executable, "-m", "attnbench.cli.report", str(tmp_path / "nothing"), "--out", str(tmp_path / "o2")],
         capture_output=True,
         text=True,
         env=subprocess_env(tmp_path),
@@ -386,7 +387,7 @@ def test_bad_study_files_name_the_key(tmp_path: Path, changes: dict[str, Any], m
 
 
 def test_unknown_study_lists_the_available_ones(capsys: pytest.CaptureFixture[str]) -> None:
-    from attnbench.study import main
+    from attnbench.cli.study import main
 
     assert main(["no_such_study"]) == 2
     err = capsys.readouterr().err
@@ -413,7 +414,7 @@ def test_paired_p_value_and_cell_statistics() -> None:
 def test_grid_table_length_plot_and_published_rows(tmp_path: Path) -> None:
     """A study with a grid column and published numbers, aggregated from run records written here
     (the shape train.run writes): cells, significance, the length plot, the published row."""
-    from attnbench.aggregate import write_report
+    from attnbench.reporting.report import write_report
 
     study_file = write_study(
         tmp_path,
