@@ -354,6 +354,40 @@ def test_report_aggregates_an_ad_hoc_multirun(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "nothing" in missing.stderr
 
 
+def test_demo_is_a_study_with_the_demo_columns(tmp_path: Path) -> None:
+    """`make demo` runs experiments/demo.yaml through the study runner and report. On tiny settings: its
+    table has the demo's columns (test acc, macro-F1, best val acc, train time, epochs, parameters) and
+    earlier results move to .previous/<time>/."""
+    out = tmp_path / "results" / "demo"
+    out.mkdir(parents=True)
+    (out / "table.md").write_text("earlier\n")
+    tiny = [*TINY_OVERRIDES, "encoder.hidden_size=16", "debug=limit", "logger=csv"]
+    proc = subprocess.run(
+        # the overrides follow the study's name (argparse takes positionals before the options)
+        [sys.executable, "-m", "attnbench.cli.study", "demo", *tiny, "--out", str(out), "--sweep-dir",
+         str(tmp_path / "sweep"), "--no-wandb"],
+        cwd=tmp_path,
+        env=subprocess_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=STUDY_TIMEOUT,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    md = (out / "table.md").read_text()
+    assert "| model | test acc | test macro-F1 | best val acc | train time (s) | epochs | parameters | n |" in md
+    assert "BiLSTM (last-state pooling) (baseline)" in md and "BiLSTM + additive attention" in md
+    rows = read_csv(out / "table.csv")
+    for variant in ("plain", "additive"):
+        (record,) = records_of(tmp_path / "sweep", variant).values()
+        cells = {r["metric"]: r for r in rows if r["row"] == variant}
+        assert float(cells["epochs"]["mean"]) == record["epochs"]
+        assert float(cells["params"]["mean"]) == record["params"]
+        assert float(cells["val/acc"]["mean"]) == pytest.approx(record["metrics"]["val/acc"])
+    assert (out / "MANIFEST").read_text().startswith("command: attnbench-study demo ")
+    (earlier,) = (out / ".previous").iterdir()
+    assert (earlier / "table.md").read_text() == "earlier\n"
+
+
 # ---- study files and statistics, no training ---------------------------------------------------------
 
 
