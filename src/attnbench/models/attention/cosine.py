@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from attnbench.models.attention.alignment import Alignment
-from attnbench.models.attention.base import Attention, check_same_dims
+from attnbench.models.attention.base import Attention
 
 
 class CosineAttention(Attention):
@@ -14,15 +13,14 @@ class CosineAttention(Attention):
     learns Graves's key strength β (initially 1). Zero vectors (e.g. padding) score 0."""
 
     same_dims = True
+    name = "cosine"
 
     def __init__(
         self, query_dim: int, key_dim: int, use_scale: bool = False, alignment: Alignment | None = None
     ) -> None:
-        super().__init__(alignment)
-        check_same_dims("cosine", query_dim, key_dim)
-        self.scale = nn.Parameter(torch.ones(())) if use_scale else None
+        super().__init__(alignment, query_dim=query_dim, key_dim=key_dim, use_scale=use_scale)
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
         normalize = nn.functional.normalize
         scores = normalize(query, dim=-1, eps=1e-8) @ normalize(keys, dim=-1, eps=1e-8).transpose(1, 2)
-        return scores if self.scale is None else scores * self.scale
+        return self.scaled(scores)
