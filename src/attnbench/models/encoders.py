@@ -13,6 +13,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from attnbench.config.schema import BiLSTMConfig, Conv1DConfig
+
 
 @dataclass
 class EncoderOutput:
@@ -62,10 +64,10 @@ class BiLSTMEncoder(nn.Module):
     def __init__(
         self,
         input_size: int,
-        hidden_size: int = 128,
-        num_layers: int = 1,
-        dropout: float = 0.0,
-        implementation: str = "auto",
+        hidden_size: int = BiLSTMConfig.hidden_size,
+        num_layers: int = BiLSTMConfig.num_layers,
+        dropout: float = BiLSTMConfig.dropout,
+        implementation: str = BiLSTMConfig.implementation,
     ) -> None:
         super().__init__()
         if implementation not in ("auto", "packed", "reverse"):
@@ -73,7 +75,11 @@ class BiLSTMEncoder(nn.Module):
         self.hidden_size, self.num_layers, self.implementation = hidden_size, num_layers, implementation
         self.dropout = dropout
         self.lstm = nn.LSTM(
-            input_size, hidden_size, num_layers, batch_first=True, bidirectional=True,
+            input_size,
+            hidden_size,
+            num_layers,
+            batch_first=True,
+            bidirectional=True,
             dropout=dropout if num_layers > 1 else 0.0,
         )
         self.output_size = 2 * hidden_size
@@ -125,11 +131,11 @@ class Conv1DEncoder(nn.Module):
     def __init__(
         self,
         input_size: int,
-        filters: int = 128,
-        kernel_size: int = 5,
-        num_layers: int = 1,
-        activation: str = "relu",
-        dropout: float = 0.0,
+        filters: int = Conv1DConfig.filters,
+        kernel_size: int = Conv1DConfig.kernel_size,
+        num_layers: int = Conv1DConfig.num_layers,
+        activation: str = Conv1DConfig.activation,
+        dropout: float = Conv1DConfig.dropout,
     ) -> None:
         super().__init__()
         acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "linear": nn.Identity}

@@ -1,4 +1,5 @@
-"""Aggregators turn encoder states [B, T, D] into one vector per sequence [B, D_out].
+"""Pooling layers turn encoder states [B, T, D] into one vector per sequence [B, D_out]: the classifier's
+aggregator.
 
 ``Pooling`` (last / mean / max, mask-aware) is the no-attention baseline. ``AttentionPooling`` is the
 attention space: any score × alignment × query (``attention.score/alignment/query``);
@@ -25,16 +26,18 @@ from __future__ import annotations
 import inspect
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from attnbench.config.schema import AttentionConfig, MultiHeadConfig, PoolingConfig
 from attnbench.models.attention import SCORES, Alignment, masked_softmax
 from attnbench.models.encoders import EncoderOutput
 
 
 @dataclass
-class Aggregate:
+class Pooled:
     """``vector``: [B, D_out]; ``weights``: [B, rows, T] attention weights (a row per hop, or per head
     and hop), or None for pooling; ``penalty``: a scalar loss term (Lin et al. 2017) or None;
     ``log_prob``: [B], the log-probability of hard positions sampled for REINFORCE, or None."""
@@ -48,22 +51,22 @@ class Aggregate:
 class Pooling(nn.Module):
     """``last``: the encoder's final state; ``mean``/``max``: over valid positions only."""
 
-    def __init__(self, input_size: int, mode: str = "last") -> None:
+    def __init__(self, input_size: int, mode: str = PoolingConfig.mode) -> None:
         super().__init__()
         if mode not in ("last", "mean", "max"):
             raise ValueError(f"pooling.mode={mode!r}; use last, mean or max")
         self.mode = mode
         self.output_size = input_size
 
-    def forward(self, enc: EncoderOutput, mask: Tensor) -> Aggregate:
+    def forward(self, enc: EncoderOutput, mask: Tensor) -> Pooled:
         if self.mode == "last":
-            return Aggregate(enc.final)
+            return Pooled(enc.final)
         m = mask[..., None]
         if self.mode == "mean":
             total = (enc.states * m.to(enc.states.dtype)).sum(1)
-            return Aggregate(total / m.sum(1).clamp(min=1).to(total.dtype))
+            return Pooled(total / m.sum(1).clamp(min=1).to(total.dtype))
         filled = enc.states.masked_fill(~m, torch.finfo(enc.states.dtype).min)
-        return Aggregate(torch.where(m.any(1), filled.max(1).values, torch.zeros_like(filled[:, 0])))
+        return Pooled(torch.where(m.any(1), filled.max(1).values, torch.zeros_like(filled[:, 0])))
 
 
 QUERIES = ("learned", "last", "self")
@@ -109,6 +112,21 @@ def queries(kind: str, learned: Tensor | None, enc: EncoderOutput) -> Tensor:
     return enc.final[:, None, :] if kind == "last" else enc.states
 
 
+def score_options(score: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The ``options`` that the class of ``score`` takes. A Keras option set away from its default for a
+    score that ignores it is an error, not a silent no-op; ``location`` needs ``max_positions``."""
+    accepted = inspect.signature(SCORES[score]).parameters
+    for key in ("use_scale", "score_mode"):
+        if options[key] != getattr(AttentionConfig, key) and key not in accepted:
+            users = [n for n, c in SCORES.items() if key in inspect.signature(c).parameters]
+            raise ValueError(
+                f"attention.{key}={options[key]!r} does not apply to attention.score={score!r}; it applies to {users}"
+            )
+    if "max_positions" in accepted and options.get("max_positions") is None:
+        raise ValueError(f"attention.score={score!r} needs attention.max_positions (at least data.max_length)")
+    return {k: v for k, v in options.items() if k in accepted}
+
+
 class AttentionPooling(nn.Module):
     """One score function (``score``) with one alignment over the encoder states, for one query kind.
 
@@ -124,18 +142,18 @@ class AttentionPooling(nn.Module):
     def __init__(
         self,
         input_size: int,
-        score: str = "additive",
-        alignment: str = "soft",
-        query: str = "learned",
-        hidden_size: int = 128,
-        hops: int = 1,
-        penalty: float = 0.0,
-        use_scale: bool = False,
-        score_mode: str = "dot",
-        window: int = 10,
-        hard_estimator: str = "gumbel",
-        temperature: float = 1.0,
-        max_positions: int = 512,
+        score: str = AttentionConfig.score,
+        alignment: str = AttentionConfig.alignment,
+        query: str = AttentionConfig.query,
+        hidden_size: int = AttentionConfig.hidden_size,
+        hops: int = AttentionConfig.hops,
+        penalty: float = AttentionConfig.penalty,
+        use_scale: bool = AttentionConfig.use_scale,
+        score_mode: str = AttentionConfig.score_mode,
+        window: int = AttentionConfig.window,
+        hard_estimator: str = AttentionConfig.hard_estimator,
+        temperature: float = AttentionConfig.temperature,
+        max_positions: int | None = None,
     ) -> None:
         super().__init__()
         if score not in SCORES:
@@ -151,19 +169,17 @@ class AttentionPooling(nn.Module):
         else:
             self.register_parameter("query", None)
         align = Alignment(alignment, query_dim, hidden_size, window, hard_estimator, temperature)
-        options = {"hidden_size": hidden_size, "use_scale": use_scale, "score_mode": score_mode,
-                   "max_positions": max_positions}
-        accepted = inspect.signature(cls).parameters
-        for key, default in (("use_scale", False), ("score_mode", "dot")):
-            if options[key] != default and key not in accepted:
-                users = [n for n, c in SCORES.items() if key in inspect.signature(c).parameters]
-                raise ValueError(f"attention.{key}={options[key]!r} does not apply to attention.score={score!r}; "
-                                 f"it applies to {users}")
-        kwargs = {k: v for k, v in options.items() if k in accepted}
+        options = {
+            "hidden_size": hidden_size,
+            "use_scale": use_scale,
+            "score_mode": score_mode,
+            "max_positions": max_positions,
+        }
+        kwargs = score_options(score, options)
         self.attention = cls(query_dim=query_dim, key_dim=input_size, alignment=align, **kwargs)
         self.output_size = (hops if query == "learned" else 1) * input_size
 
-    def forward(self, enc: EncoderOutput, mask: Tensor) -> Aggregate:
+    def forward(self, enc: EncoderOutput, mask: Tensor) -> Pooled:
         query = queries(self.kind, self.query, enc)
         out = self.attention(query, enc.states, mask=mask, positions=local_m_positions(self.kind, self.hops, mask))
         log_prob = None
@@ -176,7 +192,7 @@ class AttentionPooling(nn.Module):
             if out.log_prob is not None:
                 log_prob = out.log_prob.sum(-1)
         penalty = self.penalty * structured_penalty(out.weights) if self.penalty else None
-        return Aggregate(vector, weights, penalty, log_prob)
+        return Pooled(vector, weights, penalty, log_prob)
 
 
 class MultiHeadAttentionPooling(nn.Module):
@@ -195,13 +211,13 @@ class MultiHeadAttentionPooling(nn.Module):
     def __init__(
         self,
         input_size: int,
-        heads: int = 4,
-        hidden_size: int = 128,
-        query: str = "learned",
-        hops: int = 1,
-        need_weights: bool = True,
-        average_attn_weights: bool = True,
-        dropout: float = 0.0,
+        heads: int = MultiHeadConfig.heads,
+        hidden_size: int = MultiHeadConfig.hidden_size,
+        query: str = MultiHeadConfig.query,
+        hops: int = MultiHeadConfig.hops,
+        need_weights: bool = MultiHeadConfig.need_weights,
+        average_attn_weights: bool = MultiHeadConfig.average_attn_weights,
+        dropout: float = MultiHeadConfig.dropout,
     ) -> None:
         super().__init__()
         check_query(query, hops)
@@ -220,7 +236,7 @@ class MultiHeadAttentionPooling(nn.Module):
     def _split(self, x: Tensor) -> Tensor:  # [B, T, H] → [B, heads, T, H / heads]
         return x.view(x.shape[0], x.shape[1], self.heads, -1).transpose(1, 2)
 
-    def forward(self, enc: EncoderOutput, mask: Tensor) -> Aggregate:
+    def forward(self, enc: EncoderOutput, mask: Tensor) -> Pooled:
         q = self._split(self.q_proj(queries(self.kind, self.query, enc)))
         k, v = self._split(self.k_proj(enc.states)), self._split(self.v_proj(enc.states))
         has_key = mask.any(-1)  # [B]
@@ -245,7 +261,7 @@ class MultiHeadAttentionPooling(nn.Module):
             vector = context.flatten(1)
             if weights is not None:
                 weights = weights.mean(1) if self.average_attn_weights else weights.flatten(1, 2)
-        return Aggregate(vector, weights)
+        return Pooled(vector, weights)
 
 
 def build_aggregator(attention: dict, pooling: dict, input_size: int) -> nn.Module:

@@ -1,42 +1,68 @@
-"""What every classifier shares: cross-entropy loss (plus the terms its outputs ask for), torchmetrics
-metrics named ``split/metric``, AdamW or Adam (``model.optimizer.name``) with an optional schedule. A
-model subclasses :class:`ClassificationTask`, builds its modules and implements ``run_batch``."""
+"""What every task (a LightningModule) shares: the optimizer and its schedule (``model.optimizer``,
+``model.scheduler``, defaults from the schema), metrics named ``split/metric``, an evaluation loss that
+is exact under DDP, the REINFORCE baseline of hard attention, and pretrained embeddings.
+
+A task subclasses :class:`Task`, passes its metrics to ``super().__init__`` and implements :meth:`step`.
+"""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any, ClassVar
 
 import pytorch_lightning as pl
 import torch
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
-from attnbench.data.batching import TextBatch
+from attnbench.config.schema import OPTIMIZERS, SCHEDULERS, OptimizerConfig, SchedulerConfig
 
-if TYPE_CHECKING:
-    from attnbench.models.classifier import ClassifierOutput
+SPLITS = ("train", "val", "test")
 
 
-# AdamW decays weights apart from the gradient (Loshchilov & Hutter); Adam adds weight_decay·w to the
-# gradient (L2), as PyTorch's Adam and the older papers (e.g. Jain & Wallace 2019) do. Both take lr,
-# betas, eps, weight_decay, amsgrad.
-OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
+def plain(x: Any) -> Any:
+    """OmegaConf containers → plain dicts/lists, so checkpoints load with ``weights_only=True``."""
+    return OmegaConf.to_container(x, resolve=True) if isinstance(x, DictConfig | ListConfig) else x
 
 
-class ClassificationTask(pl.LightningModule):
-    """Loss, metrics and optimizer shared by the classifiers; a subclass builds its modules and
-    implements :meth:`run_batch`. Call ``super().__init__(num_classes)`` first."""
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters (frozen embeddings do not count)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
-    def __init__(self, num_classes: int) -> None:
+
+def build_optimizer(parameters: Any, settings: dict[str, Any]) -> torch.optim.Optimizer:
+    """``settings``: ``model.optimizer``; a key it lacks takes the schema's default (:class:`OptimizerConfig`)."""
+    options = {**asdict(OptimizerConfig()), **settings}
+    name = options.pop("name")
+    if name not in OPTIMIZERS:
+        raise ValueError(f"model.optimizer.name={name!r}; use one of {sorted(OPTIMIZERS)}")
+    optimizer_class: type[torch.optim.Optimizer] = getattr(torch.optim, OPTIMIZERS[name])
+    return optimizer_class(parameters, **options)
+
+
+def warmup_cosine(warmup: int, total: int) -> Callable[[int], float]:
+    """LR factor per step: linear warm-up over ``warmup`` steps, then a cosine decay to 0 at ``total``."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+class Task(pl.LightningModule):
+    """Shared by every task. ``metrics``: the task's metrics, cloned per split with the ``split/`` prefix
+    (``train/acc``, ``val/f1_macro``); a subclass implements :meth:`step` and calls :meth:`log_step`."""
+
+    monitor: ClassVar[str] = "val/acc"  # what schedule=plateau watches (higher is better)
+
+    def __init__(self, metrics: MetricCollection) -> None:
         super().__init__()
-        metrics = MetricCollection(
-            {
-                "acc": MulticlassAccuracy(num_classes, average="micro"),
-                "f1_macro": MulticlassF1Score(num_classes, average="macro"),
-            }
-        )
         self.train_metrics = metrics.clone(prefix="train/")
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
@@ -49,8 +75,42 @@ class ClassificationTask(pl.LightningModule):
         self.register_buffer("reward_baseline", torch.zeros(()), persistent=False)
         self.reward_baseline_ready = False
 
-    def run_batch(self, batch: TextBatch) -> ClassifierOutput:
+    def step(self, batch: Any, split: str) -> Tensor:
+        """The loss of one batch of ``split`` (train, val or test); logs through :meth:`log_step`."""
         raise NotImplementedError
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        return self.step(batch, "train")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self.step(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self.step(batch, "test")
+
+    def log_step(self, split: str, loss: Tensor, batch_size: int, preds: Tensor, target: Tensor) -> None:
+        """Update and log ``split``'s metrics with ``preds``/``target`` and its loss (``split/loss``)."""
+        metrics: MetricCollection = getattr(self, f"{split}_metrics")
+        metrics.update(preds, target)
+        if split == "train":  # this rank's loss; the gradient all-reduce is what keeps ranks in step
+            self.log("train/loss", loss, on_step=True, on_epoch=True, batch_size=batch_size, prog_bar=True)
+        else:
+            mean_loss: MeanMetric = getattr(self, f"{split}_loss")
+            mean_loss.update(loss.detach(), weight=batch_size)
+            self.log(f"{split}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=split == "val")
+        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=split == "val")
+
+    def reinforce_loss(self, log_prob: Tensor, reward: Tensor, momentum: float = 0.9) -> Tensor:
+        """Williams' REINFORCE with a moving-average baseline: −mean((r − b)·log π), then b ← EMA(r).
+
+        ``log_prob``: [B] log-probability of the sampled hard positions; ``reward``: [B], no gradient.
+        """
+        if not self.reward_baseline_ready:
+            self.reward_baseline.fill_(reward.mean())
+            self.reward_baseline_ready = True
+        loss = -((reward - self.reward_baseline) * log_prob).mean()
+        self.reward_baseline.mul_(momentum).add_((1 - momentum) * reward.mean())
+        return loss
 
     def load_pretrained_embeddings(self, vectors: Tensor) -> None:
         """Copy pretrained vectors [vocab_size, embedding_dim] into ``self.embedding`` (weights, so
@@ -67,76 +127,21 @@ class ClassificationTask(pl.LightningModule):
         with torch.no_grad():
             embedding.weight.copy_(vectors)
 
-    def reinforce_loss(self, log_prob: Tensor, reward: Tensor, momentum: float = 0.9) -> Tensor:
-        """Williams' REINFORCE with a moving-average baseline: −mean((r − b)·log π), then b ← EMA(r).
-
-        ``log_prob``: [B] log-probability of the sampled hard positions; ``reward``: [B], no gradient.
-        """
-        if not self.reward_baseline_ready:
-            self.reward_baseline.fill_(reward.mean())
-            self.reward_baseline_ready = True
-        loss = -((reward - self.reward_baseline) * log_prob).mean()
-        self.reward_baseline.mul_(momentum).add_((1 - momentum) * reward.mean())
-        return loss
-
-    def _step(self, batch: TextBatch, split: str) -> Tensor:
-        out = self.run_batch(batch)
-        logits = out.logits
-        per_example = nn.functional.cross_entropy(logits, batch.labels, reduction="none")
-        loss = per_example.mean()
-        if out.penalty is not None:
-            loss = loss + out.penalty
-        if out.log_prob is not None and split == "train":
-            # the reward of a sampled attention is the negative loss of the prediction it led to
-            loss = loss + self.reinforce_loss(out.log_prob, -per_example.detach())
-        metrics = getattr(self, f"{split}_metrics")
-        metrics.update(logits, batch.labels)
-        if split == "train":  # this rank's loss; the gradient all-reduce is what keeps ranks in step
-            self.log("train/loss", loss, on_step=True, on_epoch=True, batch_size=len(batch), prog_bar=True)
-        else:
-            mean_loss = getattr(self, f"{split}_loss")
-            mean_loss.update(loss.detach(), weight=len(batch))
-            self.log(f"{split}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=split == "val")
-        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=split == "val")
-        return loss
-
-    def training_step(self, batch: TextBatch, batch_idx: int) -> Tensor:
-        return self._step(batch, "train")
-
-    def validation_step(self, batch: TextBatch, batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    def test_step(self, batch: TextBatch, batch_idx: int) -> None:
-        self._step(batch, "test")
-
     def configure_optimizers(self) -> Any:
-        opt_cfg = {"lr": 2e-3, "weight_decay": 0.01, **self.hparams.optimizer}
-        name = opt_cfg.pop("name", "adamw")
-        if name not in OPTIMIZERS:
-            raise ValueError(f"model.optimizer.name={name!r}; use one of {sorted(OPTIMIZERS)}")
-        optimizer = OPTIMIZERS[name](self.parameters(), **opt_cfg)
-        sched = dict(self.hparams.scheduler)
-        name = sched.pop("name", "none")
+        """``hparams.optimizer`` and ``hparams.scheduler``; keys they lack take the schema's defaults."""
+        optimizer = build_optimizer(self.parameters(), self.hparams.optimizer)
+        schedule = {**asdict(SchedulerConfig()), **self.hparams.scheduler}
+        name = schedule["name"]
+        if name not in SCHEDULERS:
+            raise ValueError(f"model.scheduler.name={name!r}; use none, cosine or plateau")
         if name == "none":
             return optimizer
         if name == "cosine":
-            steps = self.trainer.estimated_stepping_batches
-            warmup = int(sched.get("warmup_fraction", 0.0) * steps)
-            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(warmup, int(steps)))
+            steps = int(self.trainer.estimated_stepping_batches)
+            warmup = int(schedule["warmup_fraction"] * steps)
+            scheduler: Any = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup, steps))
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-        if name == "plateau":
-            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                optimizer, mode="max", factor=sched.get("factor", 0.5), patience=sched.get("patience", 1)
-            )
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/acc"}}
-        raise ValueError(f"model.scheduler.name={name!r}; use none, cosine or plateau")
-
-
-def _warmup_cosine(warmup: int, total: int):
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total - warmup)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", factor=schedule["factor"], patience=schedule["patience"]
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": self.monitor}}
