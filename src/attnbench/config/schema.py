@@ -208,7 +208,7 @@ class ModelConfig:
 
 @dataclass
 class KerasConv1DModelConfig:
-    """The seed's Keras ``Attention`` example (``attnbench.models.KerasConv1DAttention``)."""
+    """The original Keras ``Attention`` example (``attnbench.models.KerasConv1DAttention``)."""
 
     _target_: str = "attnbench.models.KerasConv1DAttention"
     embedding_dim: int = 64
@@ -218,7 +218,8 @@ class KerasConv1DModelConfig:
     use_scale: bool = False
     score_mode: str = "dot"
     dropout: float = 0.0
-    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    # Keras Adam's learning rate, no weight decay
+    optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=1e-3, weight_decay=0.0))
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
 
 

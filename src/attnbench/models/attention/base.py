@@ -35,7 +35,7 @@ class Attention(nn.Module):
     The base owns what several scores share, as Keras's base attention layer does: the check that
     ``query_dim == key_dim`` for a score that takes dot products of q and k (``same_dims``), and
     ``use_scale``, a learned scalar ``scale`` (initially 1) that a score applies with :meth:`scaled`
-    (None without ``use_scale``). A score that offers ``use_scale`` names it in its own signature.
+    (None without ``use_scale``). A score offers ``use_scale`` when its constructor takes it.
     """
 
     same_dims: ClassVar[bool] = False

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from attnbench.models.attention.alignment import Alignment
 from attnbench.models.attention.base import Attention
 
 
 class CosineAttention(Attention):
     """Cosine similarity scores lie in [-1, 1], so a softmax over them is nearly flat; ``use_scale``
-    learns Graves's key strength β (initially 1). Zero vectors (e.g. padding) score 0."""
+    learns Graves's key strength β (initially 1), which the base creates. Zero vectors (e.g. padding)
+    score 0. Constructed as the base is: ``CosineAttention(alignment, query_dim=, key_dim=, use_scale=)``."""
 
     same_dims = True
     name = "cosine"
-
-    def __init__(
-        self, query_dim: int, key_dim: int, use_scale: bool = False, alignment: Alignment | None = None
-    ) -> None:
-        super().__init__(alignment, query_dim=query_dim, key_dim=key_dim, use_scale=use_scale)
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
         normalize = nn.functional.normalize
