@@ -11,13 +11,14 @@ import torch
 from torch import Tensor, nn
 
 from attnbench.models.attention.alignment import Alignment
-from attnbench.models.attention.base import Attention, check_same_dims
+from attnbench.models.attention.base import Attention
 
 SCORE_MODES = ("dot", "concat")
 
 
 class DotAttention(Attention):
     same_dims = True
+    name = "dot"
 
     def __init__(
         self,
@@ -27,12 +28,10 @@ class DotAttention(Attention):
         score_mode: str = "dot",
         alignment: Alignment | None = None,
     ) -> None:
-        super().__init__(alignment)
-        check_same_dims("dot", query_dim, key_dim)
+        super().__init__(alignment, query_dim=query_dim, key_dim=key_dim, use_scale=use_scale)
         if score_mode not in SCORE_MODES:
             raise ValueError(f"attention.score_mode={score_mode!r}; use one of {list(SCORE_MODES)}")
         self.score_mode = score_mode
-        self.scale = nn.Parameter(torch.ones(())) if use_scale else None
         self.concat_score_weight = nn.Parameter(torch.ones(())) if score_mode == "concat" else None
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
