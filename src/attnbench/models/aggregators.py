@@ -136,6 +136,7 @@ class AttentionPooling(nn.Module):
         hard_estimator: str = "gumbel",
         temperature: float = 1.0,
         max_positions: int = 512,
+        chunk_size: int | str = "auto",
     ) -> None:
         super().__init__()
         if score not in SCORES:
@@ -152,7 +153,7 @@ class AttentionPooling(nn.Module):
             self.register_parameter("query", None)
         align = Alignment(alignment, query_dim, hidden_size, window, hard_estimator, temperature)
         options = {"hidden_size": hidden_size, "use_scale": use_scale, "score_mode": score_mode,
-                   "max_positions": max_positions}
+                   "max_positions": max_positions, "chunk_size": chunk_size}
         accepted = inspect.signature(cls).parameters
         for key, default in (("use_scale", False), ("score_mode", "dot")):
             if options[key] != default and key not in accepted:
