@@ -54,13 +54,10 @@ def check_chunk_size(chunk_size: int | str) -> int | str:
     """``chunk_size`` as ``"auto"``, ``"direct"`` or an int >= 1; raises ValueError for anything else."""
     if chunk_size in ("auto", "direct"):
         return chunk_size
-    try:
-        rows = int(chunk_size)
-    except (TypeError, ValueError):
-        rows = 0
-    if rows < 1 or isinstance(chunk_size, bool):
+    text = str(chunk_size)  # an int, or its string from the command line; not 1.5, not True
+    if isinstance(chunk_size, bool) or not text.isdigit() or int(text) < 1:
         raise ValueError(f"attention.chunk_size={chunk_size!r}: use auto, direct or a positive int")
-    return rows
+    return int(text)
 
 
 def _blocks(a: Tensor, c: Tensor, rows: int) -> Iterator[tuple[slice, Tensor]]:
