@@ -147,6 +147,7 @@ class AttentionConfig:
     hard_estimator: str = "gumbel"  # hard alignment in training: gumbel | reinforce
     temperature: float = 1.0  # Gumbel-softmax τ
     max_positions: int = "${data.max_length}"  # type: ignore[assignment]  # score=location: positions it scores
+    chunk_size: str = "auto"  # additive / concat tanh layer in query blocks: auto (memory budget) | direct | N
 
 
 @dataclass
