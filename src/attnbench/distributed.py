@@ -69,8 +69,8 @@ def hydra_child_command(local_rank: int, log_stem: str) -> tuple[list[str], str]
     from hydra.utils import get_original_cwd
 
     hc = HydraConfig.get()
-    output_dir = hc.runtime.output_dir
-    command = [sys.executable, "-m", "attnbench.train", "--config-name", hc.job.config_name]
+    output_dir = str(hc.runtime.output_dir)
+    command = [sys.executable, "-m", "attnbench.train", "--config-name", str(hc.job.config_name)]
     for source in hc.runtime.config_sources:
         if source.provider == "command-line":  # --config-dir
             command += ["--config-dir", source.path.removeprefix("file://")]
@@ -86,7 +86,7 @@ def hydra_child_command(local_rank: int, log_stem: str) -> tuple[list[str], str]
 def _hydra_job_running() -> bool:
     from hydra.core.hydra_config import HydraConfig
 
-    return HydraConfig.initialized() and HydraConfig.get().runtime.get("output_dir") is not None
+    return HydraConfig.initialized() and HydraConfig.get().runtime.output_dir is not None
 
 
 class HydraJobLauncher(_SubprocessScriptLauncher):
