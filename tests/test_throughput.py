@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 import pytorch_lightning as pl
+from hydra.utils import instantiate
 
+from attnbench.callbacks import RichProgressBar
 from attnbench.reporting.statistics import build_table
 from attnbench.reporting.tables import to_markdown
 from attnbench.studies.study_file import load_study
@@ -86,3 +88,9 @@ def test_study_table_shows_train_examples_per_s(tiny_record: tuple[dict[str, Any
     table = to_markdown(build_table(records, study=study))
     assert "train examples/s" in table and "train time (s)" in table
     assert f"{record['timings']['train_examples_per_s']:.1f}" in table
+
+
+def test_default_progress_bar_is_throttled() -> None:
+    cfg = compose_config(["trainer=cpu"], output_dir="unused")
+    bar = instantiate(cfg.callbacks.rich_progress_bar)
+    assert isinstance(bar, RichProgressBar) and bar.min_interval_s == 0.1
