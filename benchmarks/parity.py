@@ -61,7 +61,7 @@ def compose_config(args: argparse.Namespace, output_dir: Path) -> DictConfig:
     overrides = [
         *OVERRIDES, f"trainer.max_epochs={args.epochs}", f"trainer.precision={args.precision}",
         f"trainer.accelerator={args.device}", "trainer.devices=1", f"torch_threads={args.threads}",
-        *([f"trainer.limit_train_batches={args.steps}"] if args.steps else []),
+        *([f"trainer.limit_train_batches={args.steps}"] if args.steps else []), *args.override,
     ]  # fmt: skip
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
@@ -219,6 +219,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=2, help="alternating plain/lightning pairs; the best of each")
     p.add_argument("--matmul-size", type=int, default=None, help="default: 1024 on cpu, 8192 on cuda")
     p.add_argument("--matmul-reps", type=int, default=10)
+    p.add_argument("--override", nargs="*", default=[], help="more Hydra overrides (both paths' config)")
     p.add_argument("--profile", type=int, default=0, help="also profile each path once; print this many entries")
     return p.parse_args()
 
