@@ -33,6 +33,7 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/bilstm_padding.py
+	$(BIN)/python benchmarks/parity.py
 
 clean:
 	rm -rf logs .pytest_cache

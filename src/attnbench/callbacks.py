@@ -1,16 +1,19 @@
-"""Callbacks of our own. :class:`AttentionHeatmaps`: pictures of where a model attends, at test time."""
+"""Callbacks of our own. :class:`AttentionHeatmaps`: pictures of where a model attends, at test time;
+:class:`RichProgressBar`: Lightning's, updated at most every ``min_interval_s`` while training."""
 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import RichProgressBar as LightningRichProgressBar
 from pytorch_lightning.loggers import WandbLogger
 
-from attnbench.config.runtime import AttentionHeatmapsConfig
+from attnbench.config.runtime import AttentionHeatmapsConfig, RichProgressBarConfig
 
 log = logging.getLogger(__name__)
 
@@ -152,3 +155,24 @@ class AttentionHeatmaps(pl.Callback):
 def _token(tokenizer: Any, token_id: int) -> str:
     token = tokenizer.id_to_token(token_id) if tokenizer is not None else None
     return token if token is not None else f"#{token_id}"
+
+
+class RichProgressBar(LightningRichProgressBar):
+    """Lightning's rich progress bar, updated at most every ``min_interval_s`` seconds during training
+    (and at each epoch's last batch). Lightning's updates it after every batch, a few milliseconds of
+    Python each time: nothing on a CPU step of 300 ms, a third of a 10 ms GPU step."""
+
+    def __init__(self, min_interval_s: float = RichProgressBarConfig.min_interval_s, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.min_interval_s = min_interval_s
+        self._last_update = float("-inf")
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        now = time.monotonic()
+        last = batch_idx + 1 >= trainer.num_training_batches
+        if now - self._last_update < self.min_interval_s and not last:
+            return
+        self._last_update = now
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)

@@ -23,6 +23,7 @@ from attnbench.checkpoints import check_compatible, load_checkpoint, load_weight
 from attnbench.distributed import build_strategy, end_distributed
 from attnbench.run_record import RunRecord
 from attnbench.tasks import count_parameters
+from attnbench.throughput import Throughput
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,9 @@ class LightningFitter:
     ) -> None:
         self.cfg, self.model, self.record = cfg, model, record
         record.loggers = build_loggers(cfg.get("logger"))
+        self.throughput = Throughput()  # timings/train_examples_per_s, ... in run.json
         self.callbacks = build_callbacks(cfg.get("callbacks"), has_logger=bool(record.loggers)) + extra_callbacks
+        self.callbacks.append(self.throughput)
         trainer_args = OmegaConf.to_container(cfg.trainer, resolve=True)
         assert isinstance(trainer_args, dict)
         # strategy=ddp: Lightning's DDP with a launcher that keeps each Hydra job in its own directory
@@ -154,6 +157,7 @@ class LightningFitter:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self.record.timings.update(self.throughput.timings())
         # wait for the other ranks, close the process group: the next run in this process starts clean
         end_distributed(self.trainer.strategy)
         self.record.step = self.trainer.global_step
@@ -173,14 +177,19 @@ class ClassicalFitter:
         self.model = instantiate(cfg.model, seed=cfg.seed)
 
     def fit(self, dm: Any) -> dict[str, float]:
+        train = dm.datasets["train"]
         with self.record.timed("fit_s"):
-            self.model.fit(dm.datasets["train"])
+            self.model.fit(train)
         self.record.fields.update(params=self.model.num_parameters, features=self.model.num_features)
+        fit_s, tokens = self.record.timings["fit_s"], sum(train.text_lengths) + sum(train.pair_lengths or [])
+        self.record.timings.update(train_examples_per_s=len(train) / fit_s, train_tokens_per_s=tokens / fit_s)
         return evaluate_split(self.model, dm, "val").metrics("val")
 
     def test(self, dm: Any) -> dict[str, float]:
         with self.record.timed("test_s"):
-            return evaluate_split(self.model, dm, "test").metrics("test")
+            metrics = evaluate_split(self.model, dm, "test").metrics("test")
+        self.record.timings["eval_examples_per_s"] = len(dm.datasets["test"]) / self.record.timings["test_s"]
+        return metrics
 
     def __enter__(self) -> ClassicalFitter:
         return self

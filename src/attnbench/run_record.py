@@ -22,6 +22,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from attnbench.config import config_hash
 from attnbench.record import RUN_FILE, environment, git_sha, read_run_record, write_run_record
+from attnbench.throughput import peak_memory
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class RunRecord:
         self.run_dir = run_dir
         self.fields: dict[str, Any] = {
             "status": "running", "config": OmegaConf.to_container(cfg, resolve=True), "config_hash": digest,
-            **_hydra_job(), "metrics": {}, "timings": {}, "params": None, "checkpoint": None,
+            **_hydra_job(), "metrics": {}, "timings": {}, "memory": {}, "params": None, "checkpoint": None,
             "run_dir": str(run_dir), "env": environment(), "git_sha": git_sha(), "pid": os.getpid(),
             "started_at": time.time(),
         }  # fmt: skip
@@ -110,6 +111,7 @@ class RunRecord:
             self.fields["error"] = f"{type(exc).__name__}: {exc}"
             self.fields["traceback"] = "".join(traceback.format_exception(exc_type, exc, tb))
         self.timings["total_s"] = time.perf_counter() - self._started
+        self.fields["memory"] = peak_memory()
         self.fields["finished_at"] = time.time()
         if rank_zero_only.rank == 0:
             self._write_and_summarize(failed=exc is not None)
@@ -120,6 +122,7 @@ class RunRecord:
         f = self.fields
         summary = {
             **f["metrics"], "params": f["params"] or 0, **{f"timings/{k}": v for k, v in f["timings"].items()},
+            **{f"memory/{k}": v for k, v in f["memory"].items()},
             **_numbers(f.get("data") or {}, "data/"),
         }  # fmt: skip
         try:

@@ -101,8 +101,9 @@ class EarlyStoppingConfig:
 
 @dataclass
 class RichProgressBarConfig:
-    _target_: str = "pytorch_lightning.callbacks.RichProgressBar"
+    _target_: str = "attnbench.callbacks.RichProgressBar"
     leave: bool = False
+    min_interval_s: float = 0.1  # training: redraw at most this often (each update costs ms of Python)
 
 
 @dataclass

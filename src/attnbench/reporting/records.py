@@ -33,12 +33,12 @@ def collect(dirs: list[Path]) -> list[Record]:
 
 
 def lookup(record: Record, key: str) -> Any:
-    """A value of a run: a metric (``test/acc``), ``timings/fit_s``, ``params``, ``epochs``, a Hydra group
-    choice (``data``) or a dotted config key (``data.synthetic.length``)."""
+    """A value of a run: a metric (``test/acc``), ``timings/fit_s``, ``memory/peak_rss_mb``, ``params``,
+    ``epochs``, a Hydra group choice (``data``) or a dotted config key (``data.synthetic.length``)."""
     if "/" in key:
         section, name = key.split("/", 1)
-        if section == "timings":
-            return (record.get("timings") or {}).get(name)
+        if section in ("timings", "memory"):  # run.json nests them: timings/train_examples_per_s
+            return (record.get(section) or {}).get(name)
         return (record.get("metrics") or {}).get(key)
     if key in ("params", "epochs"):
         return record.get(key)

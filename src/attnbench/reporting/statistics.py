@@ -25,6 +25,7 @@ METRIC_NAMES = {
     "val/acc": "best val acc",
     "val/f1_macro": "val macro-F1",
     "timings/fit_s": "train time (s)",
+    "timings/train_examples_per_s": "train examples/s",
     "epochs": "epochs",
     "params": "parameters",
 }

@@ -64,6 +64,10 @@ class Task(pl.LightningModule):
     def __init__(self, metrics: MetricCollection) -> None:
         super().__init__()
         self.train_metrics = metrics.clone(prefix="train/")
+        # The input checks of a metric's update (torch.unique over the targets) wait for the device on
+        # every training step; the model's own argmax and the data's labels cannot fail them.
+        for metric in self.train_metrics.values():
+            metric.validate_args = False
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
         # Evaluation loss as a metric that sums loss × examples and examples over all ranks: under DDP
@@ -93,7 +97,9 @@ class Task(pl.LightningModule):
         metrics: MetricCollection = getattr(self, f"{split}_metrics")
         metrics.update(preds, target)
         if split == "train":  # this rank's loss; the gradient all-reduce is what keeps ranks in step
-            self.log("train/loss", loss, on_step=True, on_epoch=True, batch_size=batch_size, prog_bar=True)
+            # not on the progress bar: a progress-bar value is read to the host (.item()) every step,
+            # which makes every step wait for the device; the loggers get train/loss_step and _epoch
+            self.log("train/loss", loss, on_step=True, on_epoch=True, batch_size=batch_size)
         else:
             mean_loss: MeanMetric = getattr(self, f"{split}_loss")
             mean_loss.update(loss.detach(), weight=batch_size)
