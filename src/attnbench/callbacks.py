@@ -1,21 +1,67 @@
 """Callbacks of our own. :class:`AttentionHeatmaps`: pictures of where a model attends, at test time;
-:class:`RichProgressBar`: Lightning's, updated at most every ``min_interval_s`` while training."""
+:class:`RichProgressBar`: Lightning's, updated at most every ``min_interval_s`` while training;
+:class:`ResumeRandomState`: a resumed fit draws the random numbers an uninterrupted one would."""
 
 from __future__ import annotations
 
 import logging
+import random
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import RichProgressBar as LightningRichProgressBar
 from pytorch_lightning.loggers import WandbLogger
 
 from attnbench.config.runtime import AttentionHeatmapsConfig, RichProgressBarConfig
+from attnbench.record import atomic_path
 
 log = logging.getLogger(__name__)
+
+
+def rng_states() -> dict[str, Any]:
+    """The random states of torch (CPU and CUDA), NumPy and Python, as types ``weights_only`` loads."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": [kind, [int(k) for k in keys], int(pos), int(has_gauss), float(gauss)],
+        "python": random.getstate(),
+    }
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    kind, keys, pos, has_gauss, gauss = states["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
+    version, internal, gauss_next = states["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+
+
+class ResumeRandomState(pl.Callback):
+    """Every checkpoint holds the random states at the end of its epoch; a fit resumed from it sets them
+    back at the start of its first epoch, where the uninterrupted fit goes on from those same states
+    (the sanity check and the loading in between draw numbers too). So dropout masks and shuffles
+    match and a CPU run gives the same metrics whether or not it was interrupted."""
+
+    def __init__(self) -> None:
+        self._restore: dict[str, Any] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return rng_states()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._restore = state_dict or None
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._restore is not None:
+            set_rng_states(self._restore)
+            self._restore = None
 
 
 class AttentionHeatmaps(pl.Callback):
@@ -149,7 +195,8 @@ class AttentionHeatmaps(pl.Callback):
                 ha="left",
                 bbox={"facecolor": (0.85, 0.1, 0.1, min(1.0, w / top)), "edgecolor": "none", "pad": 1.0},
             )
-        fig.savefig(path, dpi=100)
+        with atomic_path(path) as tmp:  # a report may copy these PNGs: never a partial one
+            fig.savefig(tmp, dpi=100)
 
 
 def _token(tokenizer: Any, token_id: int) -> str:

@@ -19,8 +19,10 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger
 
 from attnbench.baselines import evaluate_split, is_classical
+from attnbench.callbacks import ResumeRandomState
 from attnbench.checkpoints import check_compatible, load_checkpoint, load_weights
 from attnbench.distributed import build_strategy, end_distributed
+from attnbench.loggers import ContinueLoggers
 from attnbench.run_record import RunRecord
 from attnbench.tasks import count_parameters
 from attnbench.throughput import Throughput
@@ -43,8 +45,14 @@ class Fitter(Protocol):
     ) -> None: ...
 
 
-def build_loggers(cfg: DictConfig | None) -> list[Logger]:
-    return [instantiate(c) for c in (cfg or {}).values() if c is not None and "_target_" in c]
+def build_loggers(cfg: DictConfig | None, run_id: str | None = None) -> list[Logger]:
+    """The configured loggers; one whose config has ``id: null`` (W&B) gets ``run_id``, the id every
+    attempt of this run shares, so a resumed run continues the same logger run."""
+    loggers = []
+    for c in (cfg or {}).values():
+        if c is not None and "_target_" in c:
+            loggers.append(instantiate(c, id=run_id) if "id" in c and c.id is None else instantiate(c))
+    return loggers
 
 
 def build_callbacks(cfg: DictConfig | None, has_logger: bool) -> list[pl.Callback]:
@@ -104,10 +112,11 @@ class LightningFitter:
         self, cfg: DictConfig, model: pl.LightningModule, record: RunRecord, extra_callbacks: list[pl.Callback]
     ) -> None:
         self.cfg, self.model, self.record = cfg, model, record
-        record.loggers = build_loggers(cfg.get("logger"))
+        record.loggers = build_loggers(cfg.get("logger"), record.fields["run_id"])
         self.throughput = Throughput()  # timings/train_examples_per_s, ... in run.json
         self.callbacks = build_callbacks(cfg.get("callbacks"), has_logger=bool(record.loggers)) + extra_callbacks
-        self.callbacks.append(self.throughput)
+        # a resumed fit continues the loggers' files and the random numbers where the checkpoint left them
+        self.callbacks += [self.throughput, ContinueLoggers(), ResumeRandomState()]
         trainer_args = OmegaConf.to_container(cfg.trainer, resolve=True)
         assert isinstance(trainer_args, dict)
         # strategy=ddp: Lightning's DDP with a launcher that keeps each Hydra job in its own directory
@@ -130,6 +139,8 @@ class LightningFitter:
         start_from = resume_checkpoint(self.cfg, self.callbacks, self.model)
         if start_from and not self.cfg.ckpt_path:
             fields["resumed_from"] = str(Path(start_from).resolve())
+            if self.record.attempts is not None:
+                self.record.attempts.update(resumed_from=fields["resumed_from"])
         with self.record.timed("fit_s"):
             self.trainer.fit(self.model, datamodule=dm, ckpt_path=start_from, weights_only=True)
         fields["epochs"] = self.trainer.current_epoch
@@ -171,7 +182,7 @@ class ClassicalFitter:
         if not cfg.train:
             raise ValueError(f"{cfg.model._target_} keeps no checkpoint to evaluate; run it with train=true")
         self.record = record
-        record.loggers = build_loggers(cfg.get("logger"))
+        record.loggers = build_loggers(cfg.get("logger"), record.fields["run_id"])
         for lg in record.loggers:
             lg.log_hyperparams(record.config)
         self.model = instantiate(cfg.model, seed=cfg.seed)

@@ -1,14 +1,23 @@
-"""Logger factories. W&B goes online only with credentials and never blocks on the network."""
+"""Logger factories. W&B goes online only with credentials and never blocks on the network.
+
+Every logger continues its files when a run resumes from a checkpoint (:class:`ContinueLoggers`): W&B
+reopens the run of the run's id, :class:`ResumableCSVLogger` keeps the rows logged before the
+checkpoint, :class:`ResumableTensorBoardLogger` hides the events logged after it.
+"""
 
 from __future__ import annotations
 
+import csv
 import logging
 import netrc
 import os
 from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
-from pytorch_lightning.loggers import WandbLogger
+import pytorch_lightning as pl
+from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
+from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 
 from attnbench.config.runtime import WandbConfig
 
@@ -50,8 +59,14 @@ def wandb_logger(
     tags: list[str] | None = None,
     log_model: bool = WandbConfig.log_model,
     init_timeout: float = WandbConfig.init_timeout,
+    id: str | None = None,
 ) -> WandbLogger:
     """A ``WandbLogger`` for one job (one W&B run), files under ``save_dir/wandb``.
+
+    ``id`` (the run's id, the same in every attempt of a run: :mod:`attnbench.attempts`) makes a
+    resumed run continue its W&B run (``resume="allow"``). Offline, each attempt writes its own
+    ``offline-run-<time>-<id>`` directory with that id; ``wandb sync`` uploads them, in start order, as
+    that one run.
 
     Online init waits at most ``init_timeout`` seconds, then the run falls back to offline mode so
     a flaky network never stalls a sweep.
@@ -71,6 +86,7 @@ def wandb_logger(
         "tags": list(tags or []),
         "dir": save_dir,
         "reinit": "finish_previous",
+        **({"id": id, "resume": "allow"} if id else {}),
     }
     if resolved == "online":
         try:
@@ -80,5 +96,70 @@ def wandb_logger(
             resolved = "offline"
     if resolved != "online":
         wandb.init(**init, mode=resolved, settings=wandb.Settings(silent=True))
+    log.info("W&B run %s (%s)", wandb.run.id, resolved)
     # WandbLogger attaches to the active run created above (one run per job).
     return WandbLogger(project=project, save_dir=save_dir, log_model=log_model, experiment=wandb.run)
+
+
+@runtime_checkable
+class Continuable(Protocol):
+    def continue_from(self, step: int | None) -> None:
+        """The fit starts at global ``step`` of a checkpoint (None: a fresh start, earlier files go)."""
+
+
+class ContinueLoggers(pl.Callback):
+    """Tells each :class:`Continuable` logger where the fit starts, once the checkpoint is restored."""
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        step = trainer.global_step if trainer.ckpt_path else None
+        for lg in trainer.loggers:
+            if isinstance(lg, Continuable):
+                lg.continue_from(step)
+
+
+class ResumableCSVLogger(CSVLogger):
+    """Lightning's ``CSVLogger``, whose ``metrics.csv`` keeps its history when the run resumes.
+
+    Lightning deletes an existing ``metrics.csv`` when it opens the log directory; this logger sets it
+    aside first (``.metrics.before-resume.csv``). Resumed at global step G, the rows logged at steps
+    below G (everything up to the checkpoint: its epoch-end rows are logged at G - 1) come back in front
+    of the new ones, so each epoch's row appears once and steps increase; rows the killed attempt
+    logged after the checkpoint are logged again by the resumed fit. A fresh start drops them, as
+    Lightning does. Until the merged file is written the set-aside one stays: a second kill loses nothing.
+    """
+
+    ASIDE = ".metrics.before-resume.csv"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._earlier: Path | None = None
+        if rank_zero_only.rank == 0:
+            current, aside = Path(self.log_dir) / "metrics.csv", Path(self.log_dir) / self.ASIDE
+            if current.is_file() and not aside.is_file():  # with both, an attempt died before merging
+                os.replace(current, aside)
+            self._earlier = aside if aside.is_file() else None
+
+    def continue_from(self, step: int | None) -> None:
+        if self._earlier is None:
+            return
+        if step is not None:
+            with open(self._earlier, newline="") as fh:
+                rows = [r for r in csv.DictReader(fh) if r.get("step") and float(r["step"]) < step]
+            # the values go back as they were read (no float round trip); empty cells are absent keys
+            self.experiment.metrics[:0] = [{k: v for k, v in r.items() if v != ""} for r in rows]
+            self.experiment.save()
+        self._earlier.unlink()
+        self._earlier = None
+
+
+class ResumableTensorBoardLogger(TensorBoardLogger):
+    """Lightning's ``TensorBoardLogger`` in a fixed log directory; resumed at global step G it writes
+    TensorBoard's restart marker (what ``SummaryWriter(purge_step=G)`` writes), so TensorBoard drops
+    the events the killed attempt logged at steps G and later and each step's point appears once."""
+
+    def continue_from(self, step: int | None) -> None:
+        if step is None or rank_zero_only.rank != 0:
+            return
+        writer = self.experiment.file_writer
+        writer.add_event(Event(step=step, session_log=SessionLog(status=SessionLog.START)))
+        writer.flush()

@@ -6,6 +6,8 @@ import json
 import os
 import platform
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -58,10 +60,27 @@ def git_sha(path: str | Path | None = None) -> str | None:
     return sha + ("+dirty" if dirty else "")
 
 
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; it replaces ``path`` (one rename) only when the
+    block completes, so a reader (or a process killed mid-write) never sees a partial file. The
+    temporary name keeps the suffix (``.bar.tmp123.png``): matplotlib picks the format from it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
 
 
 def write_run_record(run_dir: str | Path, record: dict[str, Any]) -> Path:
@@ -73,7 +92,10 @@ def write_run_record(run_dir: str | Path, record: dict[str, Any]) -> Path:
         n = 1
         while (run_dir / f"run.{n}.json").exists():
             n += 1
-        os.replace(path, run_dir / f"run.{n}.json")
+        try:  # a link, then one rename over run.json: a run dir never lacks its record
+            os.link(path, run_dir / f"run.{n}.json")
+        except OSError:
+            os.replace(path, run_dir / f"run.{n}.json")
     write_json_atomic(path, record)
     return path
 

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import Logger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
+from attnbench.attempts import Attempts
 from attnbench.config import config_hash
 from attnbench.record import RUN_FILE, environment, git_sha, read_run_record, write_run_record
 from attnbench.throughput import peak_memory
@@ -66,16 +67,18 @@ class RunRecord:
     ``fields`` is the record itself (the dict ``run`` returns). Whoever fits the model sets
     :attr:`loggers` (they get the summary and are closed) and :attr:`step` (the step it is logged at).
     Leaving the block by an exception marks the run ``failed`` with the error and its traceback, writes
-    the record all the same (rank 0 only) and lets the exception through.
+    the record all the same (rank 0 only) and lets the exception through. ``attempts`` (this run's
+    starts in the run directory, :mod:`attnbench.attempts`) gives the ``run_id`` and the ``attempts`` list.
     """
 
-    def __init__(self, cfg: DictConfig, run_dir: Path, digest: str) -> None:
+    def __init__(self, cfg: DictConfig, run_dir: Path, digest: str, attempts: Attempts | None = None) -> None:
         self.run_dir = run_dir
+        self.attempts = attempts
         self.fields: dict[str, Any] = {
             "status": "running", "config": OmegaConf.to_container(cfg, resolve=True), "config_hash": digest,
             **_hydra_job(), "metrics": {}, "timings": {}, "memory": {}, "params": None, "checkpoint": None,
             "run_dir": str(run_dir), "env": environment(), "git_sha": git_sha(), "pid": os.getpid(),
-            "started_at": time.time(),
+            "started_at": time.time(), "run_id": attempts.run_id if attempts else None,
         }  # fmt: skip
         self.loggers: list[Logger] = []
         self.step = 0
@@ -113,6 +116,9 @@ class RunRecord:
         self.timings["total_s"] = time.perf_counter() - self._started
         self.fields["memory"] = peak_memory()
         self.fields["finished_at"] = time.time()
+        if self.attempts is not None:
+            self.attempts.update(end=self.fields["finished_at"], status=self.fields["status"])
+            self.fields["attempts"] = self.attempts.attempts
         if rank_zero_only.rank == 0:
             self._write_and_summarize(failed=exc is not None)
 

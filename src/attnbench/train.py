@@ -17,6 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.utilities import rank_zero_only
 
+from attnbench.attempts import begin_attempt
 from attnbench.checkpoints import load_checkpoint, restore_data_state
 from attnbench.config import config_dir, config_hash, register_configs, validate
 from attnbench.data.sources import DataError
@@ -69,7 +70,8 @@ def run(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> di
     if earlier is not None:  # every rank sees the same record, so all of them skip
         log.info("skipped: %s already holds a completed run of this configuration (hash %s)", run_dir, digest)
         return earlier
-    with RunRecord(cfg, run_dir, digest) as record:
+    attempts = begin_attempt(run_dir, digest, write=rank == 0)
+    with RunRecord(cfg, run_dir, digest, attempts) as record:
         prepare(cfg)
         dm, checkpoint = build_data(cfg, record)
         metrics: dict[str, float] = {}

@@ -57,11 +57,12 @@ class WandbConfig:
     save_dir: str = "${paths.output_dir}"
     log_model: bool = False
     init_timeout: float = 60.0
+    id: str | None = None  # null: the run's id (run_attempts.json), shared by every attempt of the run
 
 
 @dataclass
 class CSVConfig:
-    _target_: str = "pytorch_lightning.loggers.CSVLogger"
+    _target_: str = "attnbench.loggers.ResumableCSVLogger"
     save_dir: str = "${paths.output_dir}"
     name: str = "csv"
     version: str = ""
@@ -69,7 +70,7 @@ class CSVConfig:
 
 @dataclass
 class TensorBoardConfig:
-    _target_: str = "pytorch_lightning.loggers.TensorBoardLogger"
+    _target_: str = "attnbench.loggers.ResumableTensorBoardLogger"
     save_dir: str = "${paths.output_dir}"
     name: str = "tensorboard"
     version: str = ""

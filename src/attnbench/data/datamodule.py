@@ -300,6 +300,9 @@ class TextClassificationDataModule(pl.LightningDataModule):
             collate_fn=collate,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            # the loader's own seed draws (one per epoch) leave the global random state alone: a run
+            # resumed from a checkpoint (attnbench.callbacks.ResumeRandomState) continues it exactly
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -1,8 +1,10 @@
 """What a results directory records about how it was made (``MANIFEST``), and how earlier results in
-it are kept (moved to ``.previous/<time>/``, never overwritten)."""
+it are kept (in ``.previous/<time>/``, never overwritten): a report is written to a staging folder and
+moved in file by file, one rename each."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections import Counter
@@ -57,13 +59,44 @@ def run_fields(
     }
 
 
-def keep_previous(out: Path, names: list[str]) -> Path | None:
-    """Move existing result files to ``out/.previous/<time>/`` so nothing is silently overwritten."""
-    existing = [out / n for n in names if (out / n).exists()]
-    if not existing:
-        return None
+def staging_dir(out: Path) -> Path:
+    """A fresh ``out/.staging-<pid>/`` for a report's files; what a killed report left there is removed."""
+    for left in out.glob(".staging-*"):
+        shutil.rmtree(left, ignore_errors=True)
+    stage = out / f".staging-{os.getpid()}"
+    stage.mkdir(parents=True)
+    return stage
+
+
+def _backup_dir(out: Path) -> Path:
     backup = out / ".previous" / time.strftime("%Y%m%d-%H%M%S")
-    backup.mkdir(parents=True, exist_ok=True)
-    for p in existing:
-        shutil.move(str(p), backup / p.name)
+    n = 1
+    while backup.exists():  # two reports in one second
+        backup, n = backup.with_name(f"{backup.name.split('.')[0]}.{n}"), n + 1
+    backup.mkdir(parents=True)
+    return backup
+
+
+def publish(stage: Path, out: Path, names: list[str]) -> Path | None:
+    """Move the result files written to ``stage`` into ``out``, one rename each, so a report killed at
+    any moment leaves every file in ``out`` whole (the earlier one or the new one, never a mix).
+
+    Earlier files are kept in ``out/.previous/<time>/`` (a hard link made before the rename replaces
+    them), and earlier files this report did not write again move there. Returns that folder, if any.
+    """
+    backup = _backup_dir(out) if any((out / n).exists() for n in names) else None
+    for name in names:
+        new, old = stage / name, out / name
+        if backup is not None and old.is_file():
+            try:
+                os.link(old, backup / name)
+            except OSError:  # a file system without hard links
+                shutil.copy2(old, backup / name)
+        elif backup is not None and old.is_dir():  # heatmaps/: a folder cannot be replaced by one rename
+            old.rename(backup / name)
+        if new.exists():
+            os.replace(new, old)
+        elif old.is_file():
+            old.unlink()  # not written again: its copy in .previous/ remains
+    shutil.rmtree(stage, ignore_errors=True)
     return backup

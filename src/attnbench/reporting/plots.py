@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from types import ModuleType
 
+from attnbench.record import atomic_path
 from attnbench.reporting.statistics import METRIC_NAMES, Cell, Table
 
 
@@ -61,7 +62,8 @@ def bar_plot(table: Table, path: Path) -> Path | None:
         ax.legend(fontsize="small", loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return path
 
@@ -108,6 +110,7 @@ def length_plot(table: Table, path: Path) -> Path | None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return path

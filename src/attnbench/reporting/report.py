@@ -1,6 +1,7 @@
 """One report: the runs under some sweep directories → ``table.{md,csv,tex}``, ``pairwise.csv``, plots,
 the best run's attention heatmaps, ``index.html`` and ``MANIFEST`` in a results directory (earlier
-files there move to ``.previous/<time>/``); optionally the table goes to W&B.
+files there move to ``.previous/<time>/``); optionally the table goes to W&B. The files are written to a
+staging folder and renamed into place one by one: a report killed at any moment leaves whole files.
 
 ``attnbench-report <sweep dir(s)> --out DIR`` aggregates any set of runs (ad-hoc multiruns included);
 ``attnbench-study`` calls :func:`write_report` after its sweep.
@@ -15,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from attnbench.record import RUN_FILE
+from attnbench.record import RUN_FILE, write_text_atomic
 from attnbench.reporting.heatmaps import best_heatmaps
-from attnbench.reporting.manifest import keep_previous, manifest, run_fields
+from attnbench.reporting.manifest import manifest, publish, run_fields, staging_dir
 from attnbench.reporting.page import figure_html, render_page
 from attnbench.reporting.plots import bar_plot, length_plot, metric_label
 from attnbench.reporting.records import Record, collect, lookup, model_name
@@ -70,11 +71,11 @@ def write_report(
         raise FileNotFoundError(f"no run.json under {', '.join(map(str, sweep_dirs))}: nothing to aggregate")
     table = build_table(records, study, sweep_dirs, metrics, baseline)
     out.mkdir(parents=True, exist_ok=True)
-    backup = keep_previous(out, RESULT_FILES)
-    if backup:
-        log.info("earlier results moved to %s", backup)
-    files = write_tables(table, study, out)
-    figures = draw_figures(table, records, study.plots if study is not None else AD_HOC_PLOTS, out)
+    # every file is written to a staging folder first, then renamed into out/: a kill at any moment
+    # leaves the earlier results (or the new ones) whole
+    stage = staging_dir(out)
+    files = write_tables(table, study, stage)
+    figures = draw_figures(table, records, study.plots if study is not None else AD_HOC_PLOTS, stage)
     files += figures.files
     info = dict(run_info or {})
     fields = run_fields(records, table, study, sweep_dirs, ignored, info)
@@ -82,11 +83,14 @@ def write_report(
         fields["heatmaps_from"] = figures.best_run["_path"]
     wall = float(info.get("wall_s", 0.0)) + (time.perf_counter() - started)
     if log_wandb:
-        logged = log_table_to_wandb(table, records, study, out, sweep_dirs[0])
+        logged = log_table_to_wandb(table, records, study, stage, sweep_dirs[0])
         fields["wandb_report_run"] = logged or "not logged (no W&B logger in the runs)"
     manifest_text = manifest(command, wall, fields)
-    (out / "MANIFEST").write_text(manifest_text)
-    (out / "index.html").write_text(render_page(table, study, figures.html, command, manifest_text))
+    write_text_atomic(stage / "MANIFEST", manifest_text)
+    write_text_atomic(stage / "index.html", render_page(table, study, figures.html, command, manifest_text))
+    backup = publish(stage, out, RESULT_FILES)
+    if backup:
+        log.info("earlier results moved to %s", backup)
     missing = [f for c in table.cells.values() for f in c.failed if "no run.json" in f]
     return {
         "markdown": to_markdown(table),
@@ -125,7 +129,7 @@ def write_tables(table: Table, study: StudySpec | None, out: Path) -> list[str]:
         "pairwise.csv": to_pairwise_csv(table),
     }
     for name, text in texts.items():
-        (out / name).write_text(text)
+        write_text_atomic(out / name, text)
     return list(texts)
 
 

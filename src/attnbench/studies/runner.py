@@ -3,7 +3,8 @@
 Jobs run with ``skip_completed=true``: running the study again skips runs that completed with the same
 resolved config (hash) and re-runs failed, interrupted (resuming from ``last.ckpt``) or missing ones.
 Every call appends its counts to ``<sweep dir>/study_history.jsonl`` and the multirun's output to
-``<sweep dir>/study.log``.
+``<sweep dir>/study.log``; its start goes to ``<sweep dir>/.study/calls_started.jsonl`` first, so a call
+killed before it finished is still listed among the calls.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import shlex
 import subprocess
 import sys
@@ -94,6 +96,7 @@ def run_study(study: Study, sweep_dir: Path, user: list[str], launcher: str, job
         len(jobs_all) - len(done),
     )
     started = time.perf_counter()
+    call_started = mark_call_started(sweep_dir, shlex.join(cmd))
     rc = 0
     if len(done) < len(jobs_all):  # one multirun over the whole grid: the jobs already done skip themselves
         with open(sweep_dir / "study.log", "a") as fh:
@@ -112,6 +115,7 @@ def run_study(study: Study, sweep_dir: Path, user: list[str], launcher: str, job
         "launcher": launcher,
         "jobs": jobs,
         "command": "attnbench-train -m " + shlex.join(overrides),
+        "started": call_started,
     }
     info["calls"] = record_call(sweep_dir, info)
     return info
@@ -128,18 +132,50 @@ def check_launcher(launcher: str) -> None:
             raise StudyError("--launcher ray needs the Ray launcher: pip install -e '.[ray]'") from None
 
 
+def mark_call_started(sweep_dir: Path, command: str) -> str:
+    """Note a call's start before its multirun runs; returns its key (the time and the process id)."""
+    key = f"{time.strftime('%Y-%m-%d %H:%M:%S')} pid {os.getpid()}"
+    path = sweep_dir / ".study" / "calls_started.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fh.write(json.dumps({"started": key, "command": command}) + "\n")
+    return key
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    lines = path.read_text().splitlines() if path.is_file() else []
+    out = []
+    for line in lines:
+        try:
+            out.append(json.loads(line))
+        except ValueError:  # a line cut short by a kill
+            continue
+    return out
+
+
+def _ran(call: dict[str, Any]) -> int:
+    return int(call.get("runs", 0)) - int(call.get("reused", 0))
+
+
 def record_call(sweep_dir: Path, info: dict[str, Any]) -> str:
     """Append this call to ``study_history.jsonl``; return every call on this sweep dir as one line.
 
     A study finished in several goes shows what each cost (a call before a change of the study file
-    ran runs that the later call replaced)."""
+    ran runs that the later call replaced); a call that was killed before it finished is listed as
+    interrupted."""
     history = sweep_dir / "study_history.jsonl"
-    lines = history.read_text().splitlines() if history.is_file() else []
-    earlier = [json.loads(line) for line in lines if line.strip()]
+    earlier = _read_jsonl(history)
     now = {"time": time.strftime("%Y-%m-%d %H:%M:%S"), **info}
     with open(history, "a") as fh:
         fh.write(json.dumps(now) + "\n")
-    return "; ".join(
-        f"{h['time']}: {h.get('wall_s', 0.0):.0f} s, ran {h.get('runs', 0) - h.get('reused', 0)} of {h.get('runs', 0)}"
+    finished = {h.get("started") for h in [*earlier, now]}
+    interrupted = [
+        (c["started"][:19], f"{c['started'][:19]}: interrupted (killed before it finished)")
+        for c in _read_jsonl(sweep_dir / ".study" / "calls_started.jsonl")
+        if c.get("started") not in finished
+    ]
+    done = [
+        (h["time"], f"{h['time']}: {h.get('wall_s', 0.0):.0f} s, ran {_ran(h)} of {h.get('runs', 0)}")
         for h in [*earlier, now]
-    )
+    ]
+    return "; ".join(text for _, text in sorted(interrupted + done, key=lambda c: c[0]))
