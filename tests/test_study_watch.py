@@ -4,6 +4,7 @@ finished run — the same run checks its W&B Report specification (no credential
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -14,11 +15,13 @@ from typing import Any
 
 import pytest
 import yaml
+from rich.console import Console
 
 from attnbench.cli import report as report_cli
 from attnbench.cli.study import parser
 from attnbench.studies.progress import format_seconds, scan
 from attnbench.studies.study_file import load_study
+from attnbench.studies.watch import StudyWatcher
 
 from .helpers import TINY_OVERRIDES, subprocess_env
 
@@ -97,6 +100,25 @@ def test_progress_counts_runs_from_the_records(tmp_path: Path) -> None:
     assert (p.completed, p.failed, p.running, p.pending) == (2, 1, 2, 3)
     assert scan(study, sweep, since + 1000, now=since + 1000).eta_s is None  # nothing finished yet
     assert [format_seconds(s) for s in (42, 185, 7620)] == ["42 s", "3 min 05 s", "2 h 07 min"]
+
+
+def test_watcher_prints_each_finished_run_once_when_not_a_terminal(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"seeds": [1, 2, 3], "variants": {"a": {"label": "A"}}}))
+    study, sweep, screen = load_study(path), tmp_path / "sweep", io.StringIO()
+    with StudyWatcher(study, sweep, console=Console(file=screen, soft_wrap=True)) as watcher:
+        since = watcher.since
+        write_record(sweep, "a/seed=2", status="completed", started_at=since + 5, timings={"total_s": 4})
+        watcher.update()
+        watcher.update()  # nothing new: nothing printed
+        # a record that shows up late, though its run ended first, is printed once too
+        write_record(sweep, "a/seed=1", status="failed", started_at=since + 1, timings={"total_s": 1})
+        watcher.update()
+        write_record(sweep, "a/seed=3", status="completed", started_at=since + 9, timings={"total_s": 1})
+    lines = screen.getvalue().splitlines()
+    assert [line.split(" · last: ")[1].split(" ")[0] for line in lines] == ["a/seed=2", "a/seed=1", "a/seed=3"]
+    assert lines[0].startswith("s [1/3] 1 completed, 0 failed, 0 running, 2 pending")
+    assert lines[-1].startswith("s [3/3] 2 completed, 1 failed, 0 running, 0 pending")
 
 
 # ---- options and overrides in any order ----------------------------------------------------------------

@@ -28,7 +28,7 @@ class StudyWatcher:
         self.console = console or Console(soft_wrap=True, highlight=False)
         self.check_pids = check_pids
         self.since = time.time()
-        self.shown = 0  # finished runs already printed (line mode)
+        self.printed: set[str] = set()  # finished runs already printed (line mode)
         self.live: Live | None = None
 
     def progress(self) -> Progress:
@@ -50,10 +50,12 @@ class StudyWatcher:
         return progress
 
     def print_finished(self, progress: Progress) -> None:
-        """One line per run that finished since the last call, with the counts as of that run's end."""
-        for i in range(self.shown, len(progress.finished)):
-            self.console.print(f"{self.study.name} {progress.at(i).line()}", markup=False)
-        self.shown = len(progress.finished)
+        """One line per run that finished since the last call, with the counts as of that run's end (a
+        run whose record appears late is still printed once, though its end sorts before others)."""
+        for i, run in enumerate(progress.finished):
+            if run.label not in self.printed:
+                self.printed.add(run.label)
+                self.console.print(f"{self.study.name} {progress.at(i).line()}", markup=False)
 
     def render(self, progress: Progress) -> Group:
         bar = ProgressBar(total=max(1, progress.total), completed=progress.done, width=40)
