@@ -121,6 +121,22 @@ def test_watcher_prints_each_finished_run_once_when_not_a_terminal(tmp_path: Pat
     assert lines[-1].startswith("s [3/3] 2 completed, 1 failed, 0 running, 0 pending")
 
 
+def test_watcher_on_a_terminal_shows_a_live_panel_then_the_final_counts(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"seeds": [1, 2], "variants": {"a": {"label": "A"}}}))
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=120, highlight=False)
+    with StudyWatcher(load_study(path), tmp_path / "sweep", console=console) as watcher:
+        assert watcher.live is not None
+        write_record(
+            tmp_path / "sweep", "a/seed=1", status="completed", started_at=watcher.since, metrics={"test/acc": 0.9}
+        )
+        watcher.update()
+    text = screen.getvalue()
+    assert "1 completed" in text and "last: a/seed=1 completed, test/acc 0.900" in text
+    assert "[1/2] 1 completed, 0 failed, 0 running, 1 pending" in text.splitlines()[-1]  # after the cursor code
+
+
 # ---- options and overrides in any order ----------------------------------------------------------------
 
 

@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from rich.console import Console, Group
+from rich.console import Console
 from rich.live import Live
 from rich.progress_bar import ProgressBar
+from rich.table import Table
 from rich.text import Text
 
 from attnbench.studies.progress import Progress, format_seconds, scan
@@ -57,7 +58,7 @@ class StudyWatcher:
                 self.printed.add(run.label)
                 self.console.print(f"{self.study.name} {progress.at(i).line()}", markup=False)
 
-    def render(self, progress: Progress) -> Group:
+    def render(self, progress: Progress) -> Table:
         bar = ProgressBar(total=max(1, progress.total), completed=progress.done, width=40)
         eta = "?" if progress.eta_s is None else format_seconds(progress.eta_s)
         head = Text.assemble(
@@ -69,7 +70,10 @@ class StudyWatcher:
             f" · {format_seconds(progress.elapsed_s)} elapsed, ETA {eta}",
         )
         last = Text(f"last: {progress.last.describe()}" if progress.last else "last: (none finished yet)", "dim")
-        return Group(head, bar, last)
+        grid = Table.grid()  # one row each (a Group would put the bar and the next line on one row)
+        for row in (head, bar, last):
+            grid.add_row(row)
+        return grid
 
     def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None) -> None:
         final = self.update()
