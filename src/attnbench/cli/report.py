@@ -1,6 +1,9 @@
-"""``attnbench-report <sweep dir(s)> --out DIR``: aggregate any set of runs into a results directory.
+"""``attnbench-report <sweep dir(s)> --out DIR [--wandb-report]``: aggregate any set of runs into a results
+directory; ``attnbench-report --publish-wandb-report results/<name>/wandb_report.json`` publishes a W&B
+Report whose specification was written without credentials.
 
-Exit codes: 0 every run completed, 1 a run failed or is missing, 2 nothing to aggregate or a bad study.
+Exit codes: 0 every run completed (or the report was published), 1 a run failed or is missing (or
+publishing failed), 2 nothing to aggregate, a bad study or a bad argument.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import sys
 from pathlib import Path
 
 from attnbench.reporting.report import print_summary, write_report
+from attnbench.reporting.wandb_report import ReportSpecError, has_credentials
 from attnbench.studies.study_file import StudyError, load_study
 
 
@@ -19,20 +23,37 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="attnbench-report", description="Aggregate run.json files into tables, plots and a report page."
     )
-    p.add_argument("dirs", nargs="+", help="sweep directories (any set of runs)")
-    p.add_argument("--out", required=True, help="results directory")
+    p.add_argument("dirs", nargs="*", help="sweep directories (any set of runs)")
+    p.add_argument("--out", default=None, help="results directory (needed with sweep directories)")
     p.add_argument("--study", default=None, help="use this study's table spec (experiments/<name>.yaml)")
     p.add_argument(
         "--metric", action="append", default=None, help="metric column(s), default test/acc and test/f1_macro"
     )
     p.add_argument("--baseline", default=None, help="row label of the baseline for the significance test")
     p.add_argument("--no-wandb", action="store_true", help="do not log the table to W&B")
+    p.add_argument(
+        "--wandb-report",
+        action="store_true",
+        help="make a W&B Report (published with credentials; else its specification in <out>/wandb_report.json)",
+    )
+    p.add_argument(
+        "--publish-wandb-report",
+        metavar="FILE",
+        default=None,
+        help="publish the W&B Report of a wandb_report.json written earlier (needs credentials)",
+    )
+    p.add_argument("--entity", default=None, help="W&B entity for --publish-wandb-report (default: the spec's)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.publish_wandb_report:
+        return publish_saved(Path(args.publish_wandb_report), args.entity)
+    if not args.dirs or not args.out:
+        p.error("give sweep directories and --out (or --publish-wandb-report FILE)")
     try:
         study = load_study(args.study) if args.study else None
         command = "attnbench-report " + shlex.join(sys.argv[1:] if argv is None else argv)
@@ -44,11 +65,32 @@ def main(argv: list[str] | None = None) -> int:
             log_wandb=not args.no_wandb,
             metrics=args.metric,
             baseline=args.baseline,
+            wandb_report=args.wandb_report,
         )
     except (StudyError, FileNotFoundError) as err:
         print(f"attnbench-report: {err}", file=sys.stderr)
         return 2
     return print_summary(summary, Path(args.out))
+
+
+def publish_saved(path: Path, entity: str | None) -> int:
+    """Publish a saved report specification: 0 and the URL, 1 when W&B refused, 2 for a bad file."""
+    if not has_credentials():
+        print("attnbench-report: no W&B credentials (set WANDB_API_KEY or run `wandb login`)", file=sys.stderr)
+        return 1
+    # wandb_publish imports wandb and wandb-workspaces (about 2 s): only here, not for every report
+    from attnbench.reporting.wandb_publish import publish_spec_file
+
+    try:
+        url = publish_spec_file(path, entity)
+    except ReportSpecError as err:
+        print(f"attnbench-report: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # network, auth or API trouble
+        print(f"attnbench-report: W&B report not published: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    print(f"W&B report: {url}")
+    return 0
 
 
 if __name__ == "__main__":

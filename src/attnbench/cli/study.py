@@ -1,5 +1,6 @@
 """``attnbench-study <name> [hydra overrides] [--launcher ...] [--jobs N] [--out DIR]``: run a named study
-(``experiments/<name>.yaml``, resuming what an earlier call left) and write its results.
+(``experiments/<name>.yaml``, resuming what an earlier call left) and write its results. Options and
+overrides go in any order; the progress shows while the runs go (``--quiet``: none).
 
 Exit codes: 0 every run completed, 1 a run failed or is missing (or the multirun started none),
 2 a bad study file or argument.
@@ -18,6 +19,7 @@ from typing import Any
 from attnbench.reporting.report import print_summary, write_report
 from attnbench.studies.runner import LAUNCHERS, run_study
 from attnbench.studies.study_file import Study, StudyError, available_studies, load_study
+from attnbench.studies.watch import StudyWatcher
 
 
 def parser() -> argparse.ArgumentParser:
@@ -43,15 +45,23 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-run", action="store_true", help="only aggregate the runs already in the sweep dir")
     p.add_argument(
+        "--quiet", action="store_true", help="no progress display (by default: live on a terminal, else a line per run)"
+    )
+    p.add_argument(
         "--no-wandb",
         action="store_true",
         help="do not log the aggregated table to W&B (the runs' own logger is an override: logger=csv, logger=none)",
+    )
+    p.add_argument(
+        "--wandb-report",
+        action="store_true",
+        help="make a W&B Report of the study (published with credentials; else results/<name>/wandb_report.json)",
     )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = parser().parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     sweep_dir = Path(".")
     try:
@@ -66,7 +76,13 @@ def main(argv: list[str] | None = None) -> int:
         info = run(study, sweep_dir, args, jobs)
         command = "attnbench-study " + shlex.join([*sys.argv[1:]] if argv is None else argv)
         summary = write_report(
-            [sweep_dir], out, study=study, command=command, run_info=info, log_wandb=not args.no_wandb
+            [sweep_dir],
+            out,
+            study=study,
+            command=command,
+            run_info=info,
+            log_wandb=not args.no_wandb,
+            wandb_report=args.wandb_report,
         )
     except StudyError as err:
         print(f"attnbench-study: {err}", file=sys.stderr)
@@ -84,7 +100,11 @@ def run(study: Study, sweep_dir: Path, args: argparse.Namespace, jobs: int) -> d
     if args.no_run:
         return {"runs": study.num_runs, "wall_s": 0.0, "launcher": "none (--no-run)", "jobs": 0}
     print(f"attnbench-study {study.name}: {study.num_runs} runs → {sweep_dir}", flush=True)
-    info = run_study(study, sweep_dir, args.overrides, args.launcher, jobs)
+    if args.quiet:
+        info = run_study(study, sweep_dir, args.overrides, args.launcher, jobs)
+    else:
+        with StudyWatcher(study, sweep_dir, check_pids=args.launcher != "submitit_slurm") as watcher:
+            info = run_study(study, sweep_dir, args.overrides, args.launcher, jobs, watch=watcher.update)
     print(
         f"  {info['completed']}/{info['runs']} completed ({info['reused']} reused), "
         f"wall {info['wall_s']:.0f} s; log: {sweep_dir / 'study.log'}",

@@ -25,6 +25,7 @@ from attnbench.reporting.records import Record, collect, lookup, model_name
 from attnbench.reporting.spec import StudySpec
 from attnbench.reporting.statistics import Table, build_table
 from attnbench.reporting.tables import to_csv, to_markdown, to_pairwise_csv, to_tex
+from attnbench.reporting.wandb_report import SPEC_FILE
 from attnbench.reporting.wandb_table import log_table_to_wandb
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ RESULT_FILES = [
     "heatmaps",
     "index.html",
     "MANIFEST",
+    SPEC_FILE,
 ]
 AD_HOC_PLOTS = ["bar", "length", "heatmaps"]
 
@@ -61,9 +63,12 @@ def write_report(
     log_wandb: bool = True,
     metrics: list[str] | None = None,
     baseline: str | None = None,
+    wandb_report: bool = False,
 ) -> dict[str, Any]:
     """Aggregate the runs under ``sweep_dirs`` into ``out`` (earlier result files move to
-    ``out/.previous/<time>/``). Returns ``{"markdown", "files", "failed", "table"}``."""
+    ``out/.previous/<time>/``); ``wandb_report``: also the W&B Report (published with credentials, else
+    its specification in ``wandb_report.json``). Returns ``{"markdown", "files", "failed", "table",
+    "wandb_report"}``."""
     started = time.perf_counter()
     sweep_dirs = [Path(d) for d in sweep_dirs]
     records, ignored = study_records(collect(sweep_dirs), study, sweep_dirs)
@@ -85,6 +90,12 @@ def write_report(
     if log_wandb:
         logged = log_table_to_wandb(table, records, study, stage, sweep_dirs[0])
         fields["wandb_report_run"] = logged or "not logged (no W&B logger in the runs)"
+    if wandb_report:
+        # wandb and wandb-workspaces take about 2 s to import: only when a W&B Report is asked for
+        from attnbench.reporting.wandb_publish import make_wandb_report
+
+        fields["wandb_report"] = make_wandb_report(table, records, study, out)
+        files.append(SPEC_FILE)
     manifest_text = manifest(command, wall, fields)
     write_text_atomic(stage / "MANIFEST", manifest_text)
     write_text_atomic(stage / "index.html", render_page(table, study, figures.html, command, manifest_text))
@@ -97,6 +108,7 @@ def write_report(
         "files": [*files, "index.html", "MANIFEST"],
         "failed": [r["_path"] for r in records if r.get("status") != "completed"] + missing,
         "table": table,
+        "wandb_report": fields.get("wandb_report"),
     }
 
 
@@ -167,4 +179,6 @@ def print_summary(summary: dict[str, Any], out: Path) -> int:
     """Print the table and the files written; the exit status: 1 when a run failed or is missing."""
     print(summary["markdown"])
     print(f"wrote {out}: {', '.join(summary['files'])}")
+    if summary.get("wandb_report"):
+        print(f"W&B report: {summary['wandb_report']}")
     return 1 if summary["failed"] else 0

@@ -1,4 +1,5 @@
-"""The study's table, logged once to W&B as a ``wandb.Table`` in a ``job_type=report`` run."""
+"""The study's table, logged once to W&B as a ``wandb.Table`` in a ``job_type=report`` run (with the
+plots and the best run's attention heatmaps as images)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,8 @@ def log_table_to_wandb(
     for name in PLOT_FILES:
         if (out / name).is_file():
             run.log({f"plots/{name[:-4]}": wandb.Image(str(out / name))})
+    for path in sorted((out / "heatmaps").glob("*.png")):  # the best run's attention, for the W&B Report
+        run.log({f"heatmaps/{path.stem}": wandb.Image(str(path))})
     run.summary["runs"] = len(records)
     directory = run.dir
     run.finish()

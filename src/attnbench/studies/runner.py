@@ -17,6 +17,7 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +80,17 @@ def done_jobs(study: Study, sweep_dir: Path, user: list[str]) -> set[str]:
     return done
 
 
-def run_study(study: Study, sweep_dir: Path, user: list[str], launcher: str, jobs: int) -> dict[str, Any]:
-    """Launch the study's multirun (skipping completed runs); returns counts and the wall time."""
+def run_study(
+    study: Study,
+    sweep_dir: Path,
+    user: list[str],
+    launcher: str,
+    jobs: int,
+    watch: Callable[[], object] | None = None,
+) -> dict[str, Any]:
+    """Launch the study's multirun (skipping completed runs); returns counts and the wall time.
+
+    ``watch`` is called about once a second while the multirun runs (the progress display)."""
     check_launcher(launcher)
     sweep_dir.mkdir(parents=True, exist_ok=True)
     write_variant_configs(study, sweep_dir.resolve() / ".study" / "conf")
@@ -102,7 +112,7 @@ def run_study(study: Study, sweep_dir: Path, user: list[str], launcher: str, job
         with open(sweep_dir / "study.log", "a") as fh:
             fh.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')}: {shlex.join(cmd)}\n")
             fh.flush()
-            rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, check=False).returncode
+            rc = wait(subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT), watch)
     wall = time.perf_counter() - started
     after = {j.dir_name: job_status(sweep_dir, j) for j in jobs_all}
     info: dict[str, Any] = {
@@ -119,6 +129,19 @@ def run_study(study: Study, sweep_dir: Path, user: list[str], launcher: str, job
     }
     info["calls"] = record_call(sweep_dir, info)
     return info
+
+
+def wait(proc: subprocess.Popen[bytes], watch: Callable[[], object] | None, every_s: float = 1.0) -> int:
+    """The multirun's exit code, calling ``watch`` every ``every_s`` seconds until it exits."""
+    while True:
+        try:
+            return proc.wait(timeout=every_s)
+        except subprocess.TimeoutExpired:
+            if watch is not None:
+                watch()
+        except BaseException:  # Ctrl-C or a kill of this process: do not leave the multirun behind
+            proc.terminate()
+            raise
 
 
 def check_launcher(launcher: str) -> None:
