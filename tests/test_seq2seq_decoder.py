@@ -36,8 +36,18 @@ def memory(b: int = 2, s: int = 5, d: int = 6, lengths: tuple[int, ...] = (5, 3)
 
 def test_bahdanau_step_equals_the_papers_equations() -> None:
     torch.manual_seed(1)
-    dec = LSTMDecoder(9, 6, {"name": "attention", "score": "additive", "hidden_size": 7}, embedding_dim=4,
-                      hidden_size=5, style="bahdanau").double().eval()
+    dec = (
+        LSTMDecoder(
+            9,
+            6,
+            {"name": "attention", "score": "additive", "hidden_size": 7},
+            embedding_dim=4,
+            hidden_size=5,
+            style="bahdanau",
+        )
+        .double()
+        .eval()
+    )
     mem = memory()  # additive attention reads the states as keys unprojected
     prev = torch.tensor([4, 2])
     out = dec.step(prev, dec.init_state(mem), mem, 0)
@@ -57,8 +67,20 @@ def test_bahdanau_step_equals_the_papers_equations() -> None:
 
 def test_luong_step_with_input_feeding_equals_the_papers_equations() -> None:
     torch.manual_seed(2)
-    dec = LSTMDecoder(9, 6, {"name": "attention", "score": "general"}, embedding_dim=4, hidden_size=5,
-                      style="luong", input_feeding=True, bridge=False).double().eval()
+    dec = (
+        LSTMDecoder(
+            9,
+            6,
+            {"name": "attention", "score": "general"},
+            embedding_dim=4,
+            hidden_size=5,
+            style="luong",
+            input_feeding=True,
+            bridge=False,
+        )
+        .double()
+        .eval()
+    )
     mem = memory()
     mem = Memory(mem.states, dec.key_proj(mem.states), mem.mask, mem.summary)
     state = dec.init_state(mem)
@@ -131,8 +153,14 @@ def _hand_nll(model: EncoderDecoder, mem: Memory, target: Tensor, target_in: Ten
 @pytest.mark.parametrize("score", sorted(SCORES))
 @pytest.mark.parametrize("alignment", ALIGNMENTS)
 def test_source_padding_gets_zero_weight_for_every_score_and_alignment(score: str, alignment: str) -> None:
-    spec = {"name": "attention", "score": score, "alignment": alignment, "window": 2, "hidden_size": 8,
-            "max_positions": 8}
+    spec = {
+        "name": "attention",
+        "score": score,
+        "alignment": alignment,
+        "window": 2,
+        "hidden_size": 8,
+        "max_positions": 8,
+    }
     for style in ("bahdanau", "luong"):
         model = tiny_model(spec, style=style).train()  # training: hard samples, too
         src, lengths, mask = batch()
@@ -169,8 +197,14 @@ def test_bad_settings_are_named(decoder: dict, attention: dict, message: str) ->
 
 
 def test_tied_embeddings_share_one_matrix() -> None:
-    model = EncoderDecoder(11, 9, {"name": "conv1d", "filters": 8}, {"hidden_size": 12, "tie_embeddings": True},
-                           {"name": "none"}, embedding_dim=6)
+    model = EncoderDecoder(
+        11,
+        9,
+        {"name": "conv1d", "filters": 8},
+        {"hidden_size": 12, "tie_embeddings": True},
+        {"name": "none"},
+        embedding_dim=6,
+    )
     assert model.decoder.output.weight is model.decoder.embedding.weight
     src, lengths, mask = batch()
     assert model(src, lengths, mask, torch.randint(4, 9, (3, 4))).logits.shape == (3, 4, 9)

@@ -32,12 +32,14 @@ def model_for(attention_items: tuple, style: str, feed: bool, seed: int = 0) -> 
     with the source (an untrained model ends every hypothesis at once, or never)."""
     torch.manual_seed(seed)
     decoder = {"hidden_size": 8, "style": style, "input_feeding": feed}
-    model = EncoderDecoder(12, 12, {"name": "bilstm", "hidden_size": 4}, decoder, dict(attention_items),
-                           embedding_dim=6)
+    model = EncoderDecoder(
+        12, 12, {"name": "bilstm", "hidden_size": 4}, decoder, dict(attention_items), embedding_dim=6
+    )
     opt = torch.optim.Adam(model.parameters(), lr=0.03)
     for step in range(TRAIN_STEPS):
-        src, lengths, mask = source(tuple(torch.randint(1, 7, (16,), generator=torch.Generator().manual_seed(step))
-                                          .tolist()), seed=step)
+        src, lengths, mask = source(
+            tuple(torch.randint(1, 7, (16,), generator=torch.Generator().manual_seed(step)).tolist()), seed=step
+        )
         target = torch.cat([torch.zeros_like(src), torch.zeros_like(src[:, :1])], 1)
         for i, n in enumerate(lengths.tolist()):
             target[i, :n], target[i, n] = src[i, :n].flip(0), EOS
@@ -105,5 +107,5 @@ def test_length_normaliser_is_gnmt() -> None:
 
 def test_bad_beam_size_is_named() -> None:
     model = model_for((("name", "none"),), "luong", False)
-    with pytest.raises(ValueError, match="decode.beam_size"):
+    with pytest.raises(ValueError, match=r"decode\.beam_size"):
         beam_search(model.decoder, model.encode(*source((3,))), BOS, EOS, max_length=4, beam_size=0)

@@ -91,8 +91,10 @@ def _check_attention(spec: dict[str, Any], style: str) -> dict[str, Any]:
     for key, neutral in POOLING_ONLY.items():
         value = spec.pop(key, neutral)
         if key != "query" and value != neutral:
-            raise ValueError(f"attention.{key}={value!r} applies to classification pooling; a decoder has one "
-                             "query per step (its state). Fix: leave it unset for seq2seq")
+            raise ValueError(
+                f"attention.{key}={value!r} applies to classification pooling; a decoder has one "
+                "query per step (its state). Fix: leave it unset for seq2seq"
+            )
     return {"name": name, **spec}
 
 
@@ -107,8 +109,14 @@ def build_decoder_attention(spec: dict[str, Any], query_dim: int, key_dim: int) 
         spec.pop("average_attn_weights", None)
         return MultiHeadCrossAttention(query_dim, key_dim, **spec)
     score = spec.pop("score", "additive")
-    align = Alignment(spec.pop("alignment", "soft"), query_dim, spec.get("hidden_size", 128),
-                      spec.pop("window", 10), spec.pop("hard_estimator", "gumbel"), spec.pop("temperature", 1.0))
+    align = Alignment(
+        spec.pop("alignment", "soft"),
+        query_dim,
+        spec.get("hidden_size", 128),
+        spec.pop("window", 10),
+        spec.pop("hard_estimator", "gumbel"),
+        spec.pop("temperature", 1.0),
+    )
     return make_attention(score, query_dim, key_dim, align, spec)
 
 
@@ -149,13 +157,15 @@ class LSTMDecoder(nn.Module):
             self.key_proj, key_dim = nn.Linear(memory_size, hidden_size, bias=False), hidden_size
         self.attention = build_decoder_attention(spec, hidden_size, key_dim)
         extra = hidden_size if self.input_feeding else 0 if self.luong else memory_size
-        self.lstm = nn.LSTM(embedding_dim + extra, hidden_size, num_layers, batch_first=True,
-                            dropout=dropout if num_layers > 1 else 0.0)
+        self.lstm = nn.LSTM(
+            embedding_dim + extra, hidden_size, num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0
+        )
         self.bridge = nn.Linear(memory_size, num_layers * hidden_size) if bridge else None
         out_in = memory_size + hidden_size + (0 if self.luong else embedding_dim)
         self.combine = nn.Linear(out_in, hidden_size, bias=not self.luong)  # Luong's W_c has no bias
         self.to_embedding = (
-            nn.Linear(hidden_size, embedding_dim, bias=False) if tie_embeddings and hidden_size != embedding_dim
+            nn.Linear(hidden_size, embedding_dim, bias=False)
+            if tie_embeddings and hidden_size != embedding_dim
             else nn.Identity()
         )
         self.output = nn.Linear(embedding_dim if tie_embeddings else hidden_size, vocab_size)

@@ -31,13 +31,16 @@ class EncoderDecoder(nn.Module):
     ) -> None:
         super().__init__()
         if share_embeddings and source_vocab_size != target_vocab_size:
-            raise ValueError(f"model.share_embeddings needs one vocabulary; sizes {source_vocab_size} and "
-                             f"{target_vocab_size}. Fix: set data.shared_vocab=true")
+            raise ValueError(
+                f"model.share_embeddings needs one vocabulary; sizes {source_vocab_size} and "
+                f"{target_vocab_size}. Fix: set data.shared_vocab=true"
+            )
         self.source_embedding = nn.Embedding(source_vocab_size, embedding_dim, padding_idx=0)
         self.embedding_dropout = nn.Dropout(embedding_dropout)
         self.encoder = build_encoder(encoder, embedding_dim)
-        self.decoder = LSTMDecoder(target_vocab_size, self.encoder.output_size, attention,
-                                   embedding_dim=embedding_dim, **decoder)
+        self.decoder = LSTMDecoder(
+            target_vocab_size, self.encoder.output_size, attention, embedding_dim=embedding_dim, **decoder
+        )
         if share_embeddings:
             self.decoder.embedding.weight = self.source_embedding.weight
 
@@ -54,6 +57,5 @@ class EncoderDecoder(nn.Module):
 def token_nll(logits: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
     """Summed negative log-likelihood of the non-padding ``targets`` [B, T] under ``logits`` [B, T, V],
     and the number of those tokens: (sum, count), so means over batches and ranks stay exact."""
-    nll = nn.functional.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=0,
-                                      reduction="sum")
+    nll = nn.functional.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=0, reduction="sum")
     return nll, (targets != 0).sum()

@@ -39,7 +39,8 @@ def make_attention(
     for key, off in SCORE_OPTIONS.items():
         if options.get(key, off) != off and key not in accepted:
             users = sorted(name for name in SCORES if key in accepted_options(name))
-            raise ValueError(f"attention.{key}={options[key]!r} does not apply to attention.score={score!r}; "
-                             f"it applies to {users}")
+            raise ValueError(
+                f"attention.{key}={options[key]!r} does not apply to attention.score={score!r}; it applies to {users}"
+            )
     kwargs = {k: v for k, v in options.items() if k in accepted}
     return SCORES[score](query_dim=query_dim, key_dim=key_dim, alignment=alignment, **kwargs)
