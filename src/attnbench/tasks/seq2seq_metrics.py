@@ -11,7 +11,8 @@ For decoded hypotheses against references, as token lists:
   ranks, so the corpus score is the same however the examples were split.
 
 Each is also reported per source-length bucket as ``<metric>@len=<bucket>``: ``edges`` are the
-buckets' upper ends (inclusive); a bucket is labelled ``lo-hi``, or ``n`` when it holds one length.
+buckets' upper ends (inclusive); a bucket is labelled ``labels[i]``, by default ``lo-hi``, or ``n``
+when it holds one length.
 Lengths above the last edge count in the last bucket.
 """
 
@@ -48,11 +49,14 @@ class SequenceMetrics(Metric):
 
     full_state_update = False
 
-    def __init__(self, edges: Sequence[int] = (), lowest: int = 1) -> None:
+    def __init__(self, edges: Sequence[int] = (), labels: Sequence[str] | None = None, lowest: int = 1) -> None:
         super().__init__()
         if list(edges) != sorted(set(edges)):
             raise ValueError(f"length bucket edges must ascend without repeats, got {list(edges)}")
-        self.edges, self.labels = list(edges), bucket_labels(edges, lowest)
+        if labels is not None and len(labels) != len(edges):
+            raise ValueError(f"{len(labels)} length bucket labels for {len(edges)} edges")
+        self.edges = list(edges)
+        self.labels = list(labels) if labels is not None else bucket_labels(edges, lowest)
         self.bleu, self.chrf = BLEU(tokenize="none", force=True), CHRF()
         rows = 1 + len(self.edges)  # row 0: all examples; row i: bucket i - 1
         bleu_n = len(self.bleu._extract_corpus_statistics(["a"], [["a"]])[0])
