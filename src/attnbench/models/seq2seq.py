@@ -54,8 +54,14 @@ class EncoderDecoder(nn.Module):
         return self.decoder(target_in, self.encode(source, lengths, mask))
 
 
+def pair_nll(logits: Tensor, targets: Tensor) -> Tensor:
+    """Summed negative log-likelihood per pair [B] of ``targets`` [B, T] (padding 0 skipped) under
+    ``logits`` [B, T, V]."""
+    nll = nn.functional.cross_entropy(logits.transpose(1, 2).float(), targets, ignore_index=0, reduction="none")
+    return nll.sum(1)
+
+
 def token_nll(logits: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
-    """Summed negative log-likelihood of the non-padding ``targets`` [B, T] under ``logits`` [B, T, V],
-    and the number of those tokens: (sum, count), so means over batches and ranks stay exact."""
-    nll = nn.functional.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=0, reduction="sum")
-    return nll, (targets != 0).sum()
+    """(summed negative log-likelihood of the non-padding ``targets`` [B, T], their number), so means
+    over batches and ranks stay exact."""
+    return pair_nll(logits, targets).sum(), (targets != 0).sum()

@@ -146,6 +146,7 @@ class Seq2SeqDataModule(pl.LightningDataModule):
             "target_vocab": self.target_vocab.to_dict(),
             "length_edges": list(self.length_edges),
             "length_labels": list(self.length_labels),
+            "longest_target": max(len(t) for t in self.datasets["train"].targets),
         }
 
     def _loader(self, split: str, train: bool) -> DataLoader:

@@ -1,0 +1,88 @@
+"""The alignment matrix of a sequence-to-sequence model: source tokens across, output tokens down,
+each cell the attention weight the decoder gave that source token when it emitted that output token
+(Bahdanau et al. 2015, Fig. 3). :class:`AlignmentHeatmaps` draws them at test time."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from pytorch_lightning.loggers import WandbLogger
+
+log = logging.getLogger(__name__)
+
+
+def draw_alignment(source: list[str], output: list[str], weights: list[list[float]], title: str, path: Path) -> None:
+    """One PNG: ``weights`` [len(output)][len(source)] as a grey-scale matrix (white 0, black 1)."""
+    cell = 0.32
+    fig = Figure(figsize=(1.5 + cell * max(len(source), 4), 1.2 + cell * max(len(output), 2)))
+    FigureCanvasAgg(fig)  # Figure + Agg directly: no pyplot, no global backend state
+    ax = fig.add_subplot()
+    ax.imshow(weights or [[0.0]], cmap="gray_r", vmin=0.0, vmax=1.0, aspect="equal")
+    ax.set_xticks(range(len(source)), [_shown(t) for t in source], rotation=90, fontsize=8)
+    ax.set_yticks(range(len(output)), [_shown(t) for t in output], fontsize=8)
+    ax.xaxis.tick_top()
+    ax.set_xlabel("source")
+    ax.set_ylabel("output")
+    ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+
+
+def _shown(token: str) -> str:
+    return "␣" if token == " " else token
+
+
+class AlignmentHeatmaps(pl.Callback):
+    """At test time, rank 0 greedily decodes the first ``num_examples`` pairs of its first test batch
+    and saves ``<run_dir>/<dirname>/test<index>.png`` each (also W&B images under
+    ``test/alignment_heatmaps``). Needs a task with ``decode_with_weights(batch)`` and a data module
+    with ``source_vocab``; models without attention draw nothing."""
+
+    def __init__(self, num_examples: int = 4, dirname: str = "alignment_heatmaps") -> None:
+        super().__init__()
+        if num_examples < 0:
+            raise ValueError("callbacks.alignment_heatmaps.num_examples must be >= 0")
+        self.num_examples, self.dirname = num_examples, dirname
+        self.paths: list[Path] = []
+
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.paths = []
+
+    def on_test_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if batch_idx != 0 or not trainer.is_global_zero or self.num_examples == 0:
+            return
+        with torch.no_grad():
+            decoded = pl_module.decode_with_weights(batch)
+        if decoded.weights is None:
+            return
+        source_vocab, out_dir = trainer.datamodule.source_vocab, Path(trainer.default_root_dir) / self.dirname
+        captions = []
+        for i in range(min(self.num_examples, len(batch))):
+            n, k = int(batch.source_lengths[i]), int(decoded.lengths[i])
+            source = [source_vocab.tokens[t] for t in batch.source[i, :n].tolist()]
+            output = pl_module.vocab.decode(decoded.tokens[i, :k].tolist())
+            reference = pl_module.vocab.join(pl_module.vocab.decode(batch.target_out[i].tolist()))
+            title = f"test pair {int(batch.index[i])}: reference {reference[:60]!r}"
+            path = out_dir / f"test{int(batch.index[i])}.png"
+            draw_alignment(source, output, decoded.weights[i, :k, :n].float().cpu().tolist(), title, path)
+            self.paths.append(path)
+            captions.append(title)
+        for lg in trainer.loggers:
+            if isinstance(lg, WandbLogger):
+                lg.log_image(key="test/alignment_heatmaps", images=[str(p) for p in self.paths], caption=captions)
+        log.info("alignment heatmaps: %d PNGs in %s", len(self.paths), out_dir)
