@@ -371,7 +371,7 @@ def tiny_datamodule():
     """BBC News, 24 tokens per text, 500 words, batches of 4: set up once and shared by the variants."""
     from attnbench.data import TextClassificationDataModule
 
-    dm = TextClassificationDataModule(max_length=24, max_vocab=500, batch_size=4, eval_batch_size=4)
+    dm = TextClassificationDataModule.from_schema(max_length=24, max_vocab=500, batch_size=4, eval_batch_size=4)
     dm.setup("fit")
     return dm
 

@@ -31,22 +31,26 @@ class SplitNamesConfig:
 
 @dataclass
 class SyntheticConfig:
-    """``data.source=synthetic`` settings (see ``attnbench.data.synthetic``); sizes are per length."""
+    """``data.source=synthetic`` settings (see ``attnbench.data.synthetic``); sizes are per length. The
+    one statement of their defaults: the generator completes a partial dict from this class."""
 
     task: str = "needle"  # needle | recall | pair_match | pair_recall
     length: Any = 128  # an int, or a list of ints: one study over several sequence lengths
     num_train: int = 1000
     num_val: int = 200
     num_test: int = 200
-    num_classes: int = 10  # needle, recall: number of value tokens (classes)
-    noise_vocab: int = 100
+    num_classes: int = 10  # needle, recall, pair_recall: number of value tokens (classes)
+    noise_vocab: int = 100  # needle, pair_match: distinct noise tokens
     position: str = "uniform"  # needle: uniform | middle | start | end
-    num_keys: int = 512  # recall: distinct keys available
+    num_keys: int = 512  # recall, pair_recall: distinct keys, >= the pairs of the longest length (about L / 2)
     query_length: int = 4  # pair_match
 
 
 @dataclass
 class DataConfig:
+    """``data``: the one statement of the DataModule's defaults (they are the BBC News settings);
+    ``conf/data/*.yaml`` state only what differs."""
+
     _target_: str = "attnbench.data.TextClassificationDataModule"
     _convert_: str = "all"  # nested settings (splits, synthetic) reach the DataModule as plain dicts
     name: str = "bbc_news"
@@ -61,14 +65,16 @@ class DataConfig:
     split_column: str | None = "split"  # local: used when the file has this column
     splits: SplitNamesConfig = field(default_factory=SplitNamesConfig)
     drop_empty: bool = True  # drop empty/whitespace-only texts with a count (false: error)
-    split_seed: int = 1234
+    split_seed: int = 1234  # fixes the split (and synthetic data), independent of the training seed
+    # of the whole corpus for a source without splits (80/10/10); else of its train split, carved from it
+    # when the source lacks that split (stratified, split_seed)
     val_fraction: float = 0.1
     test_fraction: float = 0.1
-    tokenizer: str = "word"  # word | bpe
+    tokenizer: str = "word"  # word (words and punctuation) | bpe
     lowercase: bool = True
     max_vocab: int = 30000
-    min_freq: int = 2
-    max_length: int = 400
+    min_freq: int = 2  # rarer training words become <unk>
+    max_length: int = 400  # tokens kept per text; synthetic data: at least the longest length
     truncation_side: str = "right"  # right: keep the first max_length tokens; left: the last
     embeddings_path: str | None = None  # a GloVe/word2vec text file; sets the embedding weights
     cache_dir: str | None = "${paths.cache_dir}"  # null: no cache
@@ -81,7 +87,7 @@ class DataConfig:
     max_tokens: int | None = None  # drop documents of >= this many word tokens (before truncation)
     batch_size: int = 32
     eval_batch_size: int = 128
-    bucket: bool = True
+    bucket: bool = True  # length-bucketed batches (false: random batches)
     num_workers: int = 0
     seed: int = 0
 
