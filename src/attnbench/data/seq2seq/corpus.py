@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from attnbench.data.sources import DataError
+from attnbench.data.corpus import DataError
 
 __all__ = ["DataError", "PairCorpus", "check_positive_ints", "check_unknown_keys"]
 

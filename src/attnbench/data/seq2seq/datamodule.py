@@ -19,7 +19,7 @@ from attnbench.data.seq2seq.generated import GENERATOR_VERSION, generate
 from attnbench.data.seq2seq.local import load_pairs
 from attnbench.data.seq2seq.prepare import SPLITS, PairSettings, length_buckets, process
 from attnbench.data.seq2seq.vocab import Vocab
-from attnbench.data.sources import file_fingerprint
+from attnbench.data.sources.local import file_fingerprint
 
 SOURCES = ("generated", "local_pairs")
 

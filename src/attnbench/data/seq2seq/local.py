@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from attnbench.data.seq2seq.corpus import DataError, PairCorpus
-from attnbench.data.sources import LOCAL_FORMATS, read_table
+from attnbench.data.sources.local import LOCAL_FORMATS, read_table
 
 SPLIT_NAMES = {"train": "train", "validation": "val", "val": "val", "dev": "val", "valid": "val", "test": "test"}
 
