@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from attnbench.data.corpus import SourceUnavailableError
 from attnbench.data.seq2seq.corpus import DataError
 from attnbench.data.seq2seq.datamodule import Seq2SeqDataModule
 from attnbench.data.seq2seq.prepare import length_buckets
@@ -121,8 +122,8 @@ def test_truncation_cuts_long_sources(tmp_path: Path) -> None:
 
 
 def test_bad_settings_are_named(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"data\.source='hub'"):
-        Seq2SeqDataModule(source="hub")
+    with pytest.raises(DataError, match=r"data\.source=.web."):
+        Seq2SeqDataModule(source="web")
     with pytest.raises(DataError, match=r"data\.max_lenght"):
         Seq2SeqDataModule(max_lenght=3)
     with pytest.raises(DataError, match=r"needs data\.path"):
@@ -135,3 +136,41 @@ def test_length_buckets_exact_or_binned() -> None:
     assert length_buckets([5, 10, 5, 20]) == ([5, 10, 20], ["5", "10", "20"])
     edges, labels = length_buckets(list(range(1, 61)))
     assert edges[-1] == 60 and len(edges) == 12 and labels[0] == "1-5" and labels[-1] == "56-60"
+
+
+def test_hub_translation_sets_fail_fast_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    dm = Seq2SeqDataModule(
+        source="hub",
+        dataset="opus_books",
+        subset="de-en",
+        source_column="translation.en",
+        target_column="translation.de",
+        tokenizer="word",
+    )
+    with pytest.raises(SourceUnavailableError, match=r"HF_HUB_OFFLINE=1 is set.*save_to_disk"):
+        dm.setup()
+
+
+def test_hub_translation_column_from_a_local_copy(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    rows = {"translation": [{"en": f"the cat {i}", "de": f"die katze {i}"} for i in range(12)]}
+    datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows)}).save_to_disk(str(tmp_path / "books"))
+    dm = Seq2SeqDataModule(
+        source="hub",
+        path=str(tmp_path / "books"),
+        source_column="translation.en",
+        target_column="translation.de",
+        tokenizer="word",
+    )
+    dm.setup()
+    assert sum(len(d) for d in dm.datasets.values()) == 12 and "katze" in dm.target_vocab.tokens
+    bad = Seq2SeqDataModule(
+        source="hub",
+        path=str(tmp_path / "books"),
+        source_column="translation.fr",
+        target_column="translation.de",
+        tokenizer="word",
+    )
+    with pytest.raises(DataError, match=r"no language 'fr' \(data\.source_column\); it has \['de', 'en'\]"):
+        bad.setup()

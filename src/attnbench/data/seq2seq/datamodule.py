@@ -16,19 +16,22 @@ from attnbench.data.cache import DataCache, cache_key
 from attnbench.data.seq2seq.batching import EncodedPairs, collate_pairs
 from attnbench.data.seq2seq.corpus import DataError, PairCorpus
 from attnbench.data.seq2seq.generated import GENERATOR_VERSION, generate
+from attnbench.data.seq2seq.hub import load_hub_pairs
 from attnbench.data.seq2seq.local import load_pairs
 from attnbench.data.seq2seq.prepare import SPLITS, PairSettings, length_buckets, process
 from attnbench.data.seq2seq.vocab import Vocab
 from attnbench.data.sources.local import file_fingerprint
 
-SOURCES = ("generated", "local_pairs")
+SOURCES = ("generated", "local_pairs", "hub")
 
 
 class Seq2SeqDataModule(pl.LightningDataModule):
     """Parallel data for the encoder–decoder.
 
     ``source``: ``generated`` (``generate``: the :mod:`attnbench.data.seq2seq.generated` settings) or
-    ``local_pairs`` (``path``, ``format``, ``source_column``, ``target_column``, ``split_column``).
+    ``local_pairs`` (``path``, ``format``, ``source_column``, ``target_column``, ``split_column``) or
+    ``hub`` (``dataset``, ``subset``, ``splits``, or a local copy in ``path``; columns may name one
+    language of a translation column, ``translation.en``).
     ``tokenizer`` (char | word), ``lowercase``, ``max_vocab``, ``min_freq``, ``shared_vocab``,
     ``max_length``/``max_target_length`` (tokens; longer pairs are an error unless ``truncation``),
     ``reverse_source``, ``val_fraction``/``test_fraction`` (when the source has no such split) and
@@ -47,6 +50,9 @@ class Seq2SeqDataModule(pl.LightningDataModule):
         source_column: str = "source",
         target_column: str = "target",
         split_column: str | None = "split",
+        dataset: str | None = None,
+        subset: str | None = None,
+        splits: dict[str, str | None] | None = None,
         batch_size: int = 64,
         eval_batch_size: int = 256,
         bucket: bool = True,
@@ -65,6 +71,8 @@ class Seq2SeqDataModule(pl.LightningDataModule):
         self.settings = PairSettings(**settings)
         self.source, self.generate_cfg, self.path, self.format = source, dict(generate or {}), path, format
         self.columns = (source_column, target_column, split_column)
+        self.hub = {"dataset": dataset, "subset": subset, "splits": dict(splits or {})}
+        self.embeddings = None  # no pretrained vectors for seq2seq (the run asks every data module)
         self.batch_size, self.eval_batch_size, self.bucket = batch_size, eval_batch_size, bucket
         self.num_workers, self.seed, self.name, self.cache_dir = num_workers, seed, name, cache_dir
         self.source_vocab: Vocab | None = None
@@ -78,13 +86,22 @@ class Seq2SeqDataModule(pl.LightningDataModule):
     def _corpus(self) -> PairCorpus:
         if self.source == "generated":
             return generate(self.generate_cfg, self.settings.split_seed)
+        if self.source == "hub":
+            return load_hub_pairs(
+                self.hub["dataset"], self.hub["subset"], self.path, self.columns[0], self.columns[1], self.hub["splits"]
+            )
         return load_pairs(self.path, *self.columns, fmt=self.format)
 
     def processing_key(self) -> str:
         """Everything that changes the processed data (not batch sizes or batch-order seeds)."""
         origin: Any = {"generate": self.generate_cfg, "version": GENERATOR_VERSION}
-        if self.source == "local_pairs":
-            origin = {"path": self.path and file_fingerprint(self.path), "format": self.format, "columns": self.columns}
+        if self.source != "generated":
+            origin = {
+                "path": self.path and file_fingerprint(self.path),
+                "format": self.format,
+                "columns": self.columns,
+                "hub": self.hub,
+            }
         restored = [v.to_dict() for v in (self.source_vocab, self.target_vocab) if v is not None]
         return cache_key(
             {"seq2seq": self.source, "origin": origin, "settings": self.settings.as_dict(), "restored": restored}
