@@ -45,7 +45,7 @@ class AlignmentHeatmaps(pl.Callback):
     ``test/alignment_heatmaps``). Needs a task with ``decode_with_weights(batch)`` and a data module
     with ``source_vocab``; models without attention draw nothing."""
 
-    def __init__(self, num_examples: int = 4, dirname: str = "alignment_heatmaps") -> None:
+    def __init__(self, num_examples: int = 4, dirname: str = "attention_heatmaps") -> None:
         super().__init__()
         if num_examples < 0:
             raise ValueError("callbacks.alignment_heatmaps.num_examples must be >= 0")

@@ -63,8 +63,9 @@ def check(cfg: dict[str, Any]) -> dict[str, Any]:
     if task not in TASKS:
         raise DataError(f"data.generate.task={task!r} is unknown; use one of {list(TASKS)}")
     accepted = {**COMMON, **TASK_OPTIONS[task]}
-    check_unknown_keys(cfg, accepted, "data.generate")
-    cfg = {**accepted, **{k: v for k, v in cfg.items() if v is not None}}
+    given = {k: v for k, v in cfg.items() if v is not None}  # null: unset (the schema lists every task's keys)
+    check_unknown_keys(given, accepted, "data.generate")
+    cfg = {**accepted, **given}
     cfg["length"] = _lengths(cfg)
     check_positive_ints(cfg, ("num_train", "num_val", "num_test"), "data.generate")
     longest = max(cfg["length"])
