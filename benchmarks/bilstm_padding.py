@@ -84,7 +84,7 @@ def main() -> None:
     dm.setup()
     print(f"device={args.device} threads={torch.get_num_threads()} batch={args.batch_size} "
           f"max_length={args.max_length} hidden={args.hidden_size} batches={args.batches} repeats={args.repeats}")
-    auto = BiLSTMEncoder(128, args.hidden_size)._mode(torch.device(args.device))
+    auto = BiLSTMEncoder(128, hidden_size=args.hidden_size)._mode(torch.device(args.device))
     print(f"encoder.implementation=auto resolves to {auto!r} on {args.device}")
     for bucket in (True, False):
         data = batches(dm, args.batch_size, bucket, args.batches)

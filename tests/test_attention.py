@@ -16,9 +16,9 @@ from attnbench.callbacks import AttentionHeatmaps
 from attnbench.config import validate
 from attnbench.data.batching import TextBatch, collate
 from attnbench.models import KerasConv1DAttention, TextClassifier, count_parameters
-from attnbench.models.aggregators import AttentionPooling, MultiHeadAttentionPooling, structured_penalty
 from attnbench.models.attention import SCORES, Alignment
 from attnbench.models.encoders import EncoderOutput
+from attnbench.models.pooling import AttentionPooling, MultiHeadAttentionPooling, structured_penalty
 
 from .helpers import CONF, compose_config
 
