@@ -31,7 +31,7 @@ def test_generated_batches_frame_targets_with_bos_and_eos() -> None:
         out = batch.target_out[i].tolist()
         assert out[n] == EOS_ID and [dm.target_vocab.tokens[t] for t in out[:n]] == src[::-1]
         assert int(batch.lengths[i]) == n  # the generator's length axis
-    kwargs = dm.model_kwargs()
+    kwargs = dm.task_kwargs()
     assert kwargs["length_edges"] == [3, 6] and kwargs["length_labels"] == ["3", "6"]
     assert kwargs["target_vocab"]["kind"] == "char"
 

@@ -279,6 +279,10 @@ class TextClassificationDataModule(pl.LightningDataModule):
         for text-pair data (the classifier's head then reads both texts)."""
         return {"pair": True} if self.is_pair else {}
 
+    def task_kwargs(self) -> dict[str, Any]:
+        """Every constructor argument the data decides (after setup), for ``instantiate(cfg.model, ...)``."""
+        return {"vocab_size": self.vocab_size, "num_classes": self.num_classes, **self.model_kwargs()}
+
     # -- loaders ----------------------------------------------------------------------------
     def _loader(self, split: str, train: bool) -> DataLoader:
         ds = self.datasets[split]

@@ -26,15 +26,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from attnbench.config.schema import AttentionConfig, MultiHeadConfig
 from attnbench.models.attention import SCORES, Alignment, Attention, AttentionOutput
-from attnbench.models.attention.factory import make_attention
 from attnbench.models.attention.multihead import MultiHeadCrossAttention
 from attnbench.models.encoders import EncoderOutput
+from attnbench.models.pooling import score_options
 
 STYLES = ("bahdanau", "luong")
 ATTENTION_NAMES = ("none", "attention", "multihead")
 # settings of the shared attention presets that only mean something for classification pooling
-POOLING_ONLY = {"query": None, "hops": 1, "penalty": 0.0}
+POOLING_ONLY = {"hops": 1, "penalty": 0.0}
 
 
 @dataclass
@@ -82,42 +83,35 @@ class DecoderOutput:
 
 
 def _check_attention(spec: dict[str, Any], style: str) -> dict[str, Any]:
-    spec = dict(spec)
-    name = spec.pop("name", "none")
-    if name not in ATTENTION_NAMES:
-        raise ValueError(f"attention.name={name!r} is unknown; use one of {list(ATTENTION_NAMES)}")
+    spec = {"name": "none", **spec}
+    if spec["name"] not in ATTENTION_NAMES:
+        raise ValueError(f"attention.name={spec['name']!r} is unknown; use one of {list(ATTENTION_NAMES)}")
     if style not in STYLES:
         raise ValueError(f"decoder.style={style!r} is unknown; use one of {list(STYLES)}")
     for key, neutral in POOLING_ONLY.items():
-        value = spec.pop(key, neutral)
-        if key != "query" and value != neutral:
+        if spec.get(key, neutral) != neutral:
             raise ValueError(
-                f"attention.{key}={value!r} applies to classification pooling; a decoder has one "
+                f"attention.{key}={spec[key]!r} applies to classification pooling; a decoder has one "
                 "query per step (its state). Fix: leave it unset for seq2seq"
             )
-    return {"name": name, **spec}
+    spec.pop("query", None)  # the decoder state is the query, whatever the preset says
+    return spec
 
 
 def build_decoder_attention(spec: dict[str, Any], query_dim: int, key_dim: int) -> nn.Module | None:
-    """The decoder's attention from the ``attention`` config (``name`` none | attention | multihead)."""
-    spec = dict(spec)
-    name = spec.pop("name")
-    if name == "none":
+    """The decoder's attention from the ``attention`` config (``name`` none | attention | multihead),
+    each setting defaulting to the schema's value."""
+    if spec["name"] == "none":
         return None
-    if name == "multihead":
-        spec.pop("need_weights", None)
-        spec.pop("average_attn_weights", None)
-        return MultiHeadCrossAttention(query_dim, key_dim, **spec)
-    score = spec.pop("score", "additive")
-    align = Alignment(
-        spec.pop("alignment", "soft"),
-        query_dim,
-        spec.get("hidden_size", 128),
-        spec.pop("window", 10),
-        spec.pop("hard_estimator", "gumbel"),
-        spec.pop("temperature", 1.0),
-    )
-    return make_attention(score, query_dim, key_dim, align, spec)
+    if spec["name"] == "multihead":
+        m = MultiHeadConfig(**spec)
+        return MultiHeadCrossAttention(query_dim, key_dim, m.heads, m.hidden_size, m.dropout)
+    # the schema's max_positions interpolates data.max_length, which only a composed config has
+    o = AttentionConfig(**{"max_positions": None, **spec})
+    if o.score not in SCORES:
+        raise ValueError(f"attention.score={o.score!r} is not available; available: {sorted(SCORES)}")
+    align = Alignment(o.alignment, query_dim, o.hidden_size, o.window, o.hard_estimator, o.temperature)
+    return SCORES[o.score](query_dim=query_dim, key_dim=key_dim, alignment=align, **score_options(o))
 
 
 class LSTMDecoder(nn.Module):

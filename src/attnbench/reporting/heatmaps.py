@@ -74,7 +74,7 @@ def draw_heatmaps(record: Record, checkpoint: Path, out_dir: Path, num_examples:
     finally:
         for lg, level in zip(quiet, levels, strict=True):
             lg.setLevel(level)
-    model = instantiate(cfg.model, vocab_size=dm.vocab_size, num_classes=dm.num_classes, **dm.model_kwargs())
+    model = instantiate(cfg.model, **dm.task_kwargs())
     load_weights(model, state, str(checkpoint))
     model.eval()
     batch = next(iter(dm.test_dataloader()))

@@ -152,11 +152,11 @@ class Seq2SeqDataModule(pl.LightningDataModule):
         summary["train/padding_bucketed"] = round(padding_ratio(batches, train.lengths), 4)
         return summary
 
-    def model_kwargs(self) -> dict[str, Any]:
+    def task_kwargs(self) -> dict[str, Any]:
         """What the task needs from the data (after setup): vocabulary sizes, the target vocabulary
         (to turn ids into tokens for BLEU/chrF), and the length buckets of the metrics."""
         if self.source_vocab is None or self.target_vocab is None:
-            raise RuntimeError("call setup() before model_kwargs()")
+            raise RuntimeError("call setup() before task_kwargs()")
         return {
             "source_vocab_size": len(self.source_vocab),
             "target_vocab_size": len(self.target_vocab),
