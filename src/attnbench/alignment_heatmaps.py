@@ -66,23 +66,35 @@ class AlignmentHeatmaps(pl.Callback):
     ) -> None:
         if batch_idx != 0 or not trainer.is_global_zero or self.num_examples == 0:
             return
+        out_dir = Path(trainer.default_root_dir) / self.dirname
+        paths, captions = self.draw_batch(pl_module, batch, trainer.datamodule, out_dir)
+        self.paths += paths
+        if not paths:
+            return
+        for lg in trainer.loggers:
+            if isinstance(lg, WandbLogger):
+                lg.log_image(key="test/alignment_heatmaps", images=[str(p) for p in paths], caption=captions)
+        log.info("alignment heatmaps: %d PNGs in %s", len(paths), out_dir)
+
+    def draw_batch(
+        self, pl_module: pl.LightningModule, batch: Any, datamodule: Any, out_dir: Path
+    ) -> tuple[list[Path], list[str]]:
+        """Greedily decode the first ``num_examples`` pairs of ``batch`` and draw them into ``out_dir``;
+        the PNG paths and their captions (none for a model without attention)."""
         with torch.no_grad():
             decoded = pl_module.decode_with_weights(batch)
         if decoded.weights is None:
-            return
-        source_vocab, out_dir = trainer.datamodule.source_vocab, Path(trainer.default_root_dir) / self.dirname
-        captions = []
+            return [], []
+        source_vocab, target_vocab = datamodule.source_vocab, pl_module.vocab
+        paths, captions = [], []
         for i in range(min(self.num_examples, len(batch))):
             n, k = int(batch.source_lengths[i]), int(decoded.lengths[i])
             source = [source_vocab.tokens[t] for t in batch.source[i, :n].tolist()]
-            output = pl_module.vocab.decode(decoded.tokens[i, :k].tolist())
-            reference = pl_module.vocab.join(pl_module.vocab.decode(batch.target_out[i].tolist()))
+            output = target_vocab.decode(decoded.tokens[i, :k].tolist())
+            reference = target_vocab.join(target_vocab.decode(batch.target_out[i].tolist()))
             title = f"test pair {int(batch.index[i])}: reference {reference[:60]!r}"
             path = out_dir / f"test{int(batch.index[i])}.png"
             draw_alignment(source, output, decoded.weights[i, :k, :n].float().cpu().tolist(), title, path)
-            self.paths.append(path)
+            paths.append(path)
             captions.append(title)
-        for lg in trainer.loggers:
-            if isinstance(lg, WandbLogger):
-                lg.log_image(key="test/alignment_heatmaps", images=[str(p) for p in self.paths], caption=captions)
-        log.info("alignment heatmaps: %d PNGs in %s", len(self.paths), out_dir)
+        return paths, captions
