@@ -22,15 +22,18 @@ import argparse
 import time
 from collections.abc import Callable
 
+import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.utils.data import DataLoader
 
 from attnbench.data.seq2seq.batching import PairBatch, collate_pairs
 from attnbench.data.seq2seq.datamodule import Seq2SeqDataModule
 from attnbench.data.seq2seq.vocab import BOS_ID, EOS_ID
 from attnbench.models.beam import beam_search, greedy
 from attnbench.models.seq2seq import EncoderDecoder, token_nll
+from attnbench.tasks.seq2seq import Seq2SeqTask
 
 EMB, ENC, DEC = 64, 64, 128
 
@@ -131,16 +134,46 @@ def train_loop(
     return run
 
 
-def ours_model(vocab: int, style: str) -> EncoderDecoder:
+def ours_spec(style: str) -> tuple[dict, dict, dict]:
     attention = {"name": "attention", "score": "general" if style == "luong" else "additive", "hidden_size": DEC}
-    return EncoderDecoder(
-        vocab,
-        vocab,
-        {"name": "bilstm", "hidden_size": ENC},
-        {"hidden_size": DEC, "style": style},
-        attention,
+    return {"name": "bilstm", "hidden_size": ENC}, {"hidden_size": DEC, "style": style}, attention
+
+
+def ours_model(vocab: int, style: str) -> EncoderDecoder:
+    return EncoderDecoder(vocab, vocab, *ours_spec(style), embedding_dim=EMB)
+
+
+def lightning_loop(dm: Seq2SeqDataModule, style: str, batches: list[PairBatch], device: str) -> Callable[[], float]:
+    """Seq2SeqTask fit by a Lightning Trainer over the same batches (no validation, logging or checkpoints)."""
+    encoder, decoder, attention = ours_spec(style)
+    kwargs = {**dm.task_kwargs(), "encoder": encoder, "decoder": decoder, "attention": attention}
+    task = Seq2SeqTask(
+        **kwargs,
+        decode={},
         embedding_dim=EMB,
+        embedding_dropout=0.0,
+        share_embeddings=False,
+        optimizer={"name": "adam", "lr": 1e-3, "weight_decay": 0.0},
+        scheduler={"name": "none"},
     )
+
+    def run() -> float:
+        trainer = pl.Trainer(
+            accelerator="gpu" if device == "cuda" else "cpu",
+            devices=1,
+            max_epochs=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            limit_val_batches=0,
+            num_sanity_val_steps=0,
+        )
+        # batch_size=None: the loader hands out the prepared batches as they are
+        trainer.fit(task, train_dataloaders=DataLoader(batches, batch_size=None, collate_fn=_same))
+        return float(sum(int((b.target_out != 0).sum()) for b in batches))
+
+    return run
 
 
 def main() -> None:
@@ -152,6 +185,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--lightning", action="store_true", help="also time Seq2SeqTask under a Lightning Trainer")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -177,6 +211,8 @@ def main() -> None:
         "train hand": timed(train_loop(hand, hand, batches), args.repeats),
         "train ours": timed(train_loop(ours, ours_forward, batches), args.repeats),
     }
+    if args.lightning:
+        rows["train lightning"] = timed(lightning_loop(dm, args.style, batches, args.device), args.repeats)
     hand.eval()
     ours.eval()
     max_len = args.length + 2
@@ -187,7 +223,7 @@ def main() -> None:
     for name, rate in rows.items():
         reference = rows.get(name.split()[0] + " hand")
         ratio = f"  {rate / reference:.2f}x hand" if reference else ""
-        print(f"{name:12s} {rate:10.0f} target tokens/s{ratio}")
+        print(f"{name:15s} {rate:10.0f} target tokens/s{ratio}")
 
 
 def _decoded(model: EncoderDecoder, b: PairBatch, max_length: int, beam: int) -> int:
@@ -198,6 +234,10 @@ def _decoded(model: EncoderDecoder, b: PairBatch, max_length: int, beam: int) ->
         else:
             out = beam_search(model.decoder, memory, BOS_ID, EOS_ID, max_length, beam)
         return out.tokens.numel()  # decoded positions: examples × steps taken
+
+
+def _same(batch: PairBatch) -> PairBatch:
+    return batch
 
 
 def _to(b: PairBatch, device: str) -> PairBatch:
