@@ -197,7 +197,7 @@ def main() -> None:
         "num_val": 1,
         "num_test": 1,
     }
-    dm = Seq2SeqDataModule(generate=gen, batch_size=args.batch)
+    dm = Seq2SeqDataModule.from_schema(generate=gen, batch_size=args.batch)
     dm.setup()
     ds, vocab = dm.datasets["train"], len(dm.target_vocab)
     batches = [collate_pairs([ds[i] for i in range(s, s + args.batch)]) for s in range(0, len(ds), args.batch)]

@@ -20,7 +20,7 @@ GEN = {"task": "reverse", "length": [3, 6], "num_train": 12, "num_val": 4, "num_
 
 
 def test_generated_batches_frame_targets_with_bos_and_eos() -> None:
-    dm = Seq2SeqDataModule(generate=GEN, batch_size=5)
+    dm = Seq2SeqDataModule.from_schema(generate=GEN, batch_size=5)
     dm.setup()
     assert [len(dm.datasets[s]) for s in ("train", "val", "test")] == [24, 8, 8]
     batch = next(iter(dm.test_dataloader()))
@@ -37,7 +37,10 @@ def test_generated_batches_frame_targets_with_bos_and_eos() -> None:
 
 
 def test_reverse_source_reverses_the_source_only() -> None:
-    plain, flipped = Seq2SeqDataModule(generate=GEN), Seq2SeqDataModule(generate=GEN, reverse_source=True)
+    plain, flipped = (
+        Seq2SeqDataModule.from_schema(generate=GEN),
+        Seq2SeqDataModule.from_schema(generate=GEN, reverse_source=True),
+    )
     plain.setup()
     flipped.setup()
     a, b = plain.datasets["train"], flipped.datasets["train"]
@@ -46,18 +49,18 @@ def test_reverse_source_reverses_the_source_only() -> None:
 
 
 def test_the_cache_is_hit_the_second_time(tmp_path: Path) -> None:
-    first = Seq2SeqDataModule(generate=GEN, cache_dir=str(tmp_path / "cache"))
+    first = Seq2SeqDataModule.from_schema(generate=GEN, cache_dir=str(tmp_path / "cache"))
     first.setup()
-    again = Seq2SeqDataModule(generate=GEN, cache_dir=str(tmp_path / "cache"))
+    again = Seq2SeqDataModule.from_schema(generate=GEN, cache_dir=str(tmp_path / "cache"))
     again.setup()
     assert (first.summary["cache"], again.summary["cache"]) == ("built", "hit")
     assert again.split_ids == first.split_ids
 
 
 def test_vocabularies_survive_a_checkpoint() -> None:
-    dm = Seq2SeqDataModule(generate=GEN)
+    dm = Seq2SeqDataModule.from_schema(generate=GEN)
     dm.setup()
-    restored = Seq2SeqDataModule(generate={**GEN, "symbols": 4})
+    restored = Seq2SeqDataModule.from_schema(generate={**GEN, "symbols": 4})
     restored.load_state_dict(dm.state_dict())
     restored.setup()
     assert restored.target_vocab.tokens == dm.target_vocab.tokens
@@ -77,7 +80,7 @@ def write_pairs(path: Path, rows: list[dict]) -> Path:
 def test_local_pairs_in_every_format(tmp_path: Path, suffix: str) -> None:
     rows = [{"en": f"the cat {i}", "de": f"die katze {i}"} for i in range(20)]
     path = write_pairs(tmp_path / f"pairs{suffix}", rows)
-    dm = Seq2SeqDataModule(
+    dm = Seq2SeqDataModule.from_schema(
         source="local_pairs", path=str(path), source_column="en", target_column="de", tokenizer="word"
     )
     dm.setup()
@@ -88,7 +91,7 @@ def test_local_pairs_in_every_format(tmp_path: Path, suffix: str) -> None:
 def test_local_pairs_folder_with_split_files(tmp_path: Path) -> None:
     for name, n in (("train", 8), ("dev", 3)):
         write_pairs(tmp_path / f"{name}.csv", [{"source": f"a{i}", "target": f"b{i}"} for i in range(n)])
-    dm = Seq2SeqDataModule(source="local_pairs", path=str(tmp_path), tokenizer="word")
+    dm = Seq2SeqDataModule.from_schema(source="local_pairs", path=str(tmp_path), tokenizer="word")
     dm.setup()
     assert len(dm.datasets["val"]) == 3 and len(dm.datasets["test"]) >= 1
     assert dm.split_ids["val"][0] == "dev.csv:2"
@@ -109,27 +112,29 @@ def test_local_pairs_folder_with_split_files(tmp_path: Path) -> None:
 )
 def test_bad_local_pairs_are_named(tmp_path: Path, rows: list[dict], settings: dict, message: str) -> None:
     path = write_pairs(tmp_path / "pairs.csv", rows)
-    dm = Seq2SeqDataModule(source="local_pairs", path=str(path), tokenizer="word", **settings)
+    dm = Seq2SeqDataModule.from_schema(source="local_pairs", path=str(path), tokenizer="word", **settings)
     with pytest.raises(DataError, match=message):
         dm.setup()
 
 
 def test_truncation_cuts_long_sources(tmp_path: Path) -> None:
     path = write_pairs(tmp_path / "pairs.csv", [{"source": "a b c d", "target": "x"}] * 12)
-    dm = Seq2SeqDataModule(source="local_pairs", path=str(path), tokenizer="word", max_length=3, truncation=True)
+    dm = Seq2SeqDataModule.from_schema(
+        source="local_pairs", path=str(path), tokenizer="word", max_length=3, truncation=True
+    )
     dm.setup()
     assert max(dm.datasets["train"].lengths) == 3
 
 
 def test_bad_settings_are_named(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"data\.source=.web."):
-        Seq2SeqDataModule(source="web")
+        Seq2SeqDataModule.from_schema(source="web")
     with pytest.raises(DataError, match=r"data\.max_lenght"):
-        Seq2SeqDataModule(max_lenght=3)
+        Seq2SeqDataModule.from_schema(max_lenght=3)
     with pytest.raises(DataError, match=r"needs data\.path"):
-        Seq2SeqDataModule(source="local_pairs").setup()
+        Seq2SeqDataModule.from_schema(source="local_pairs").setup()
     with pytest.raises(FileNotFoundError, match="no such file"):
-        Seq2SeqDataModule(source="local_pairs", path=str(tmp_path / "missing.csv")).setup()
+        Seq2SeqDataModule.from_schema(source="local_pairs", path=str(tmp_path / "missing.csv")).setup()
 
 
 def test_length_buckets_exact_or_binned() -> None:
@@ -140,7 +145,7 @@ def test_length_buckets_exact_or_binned() -> None:
 
 def test_hub_translation_sets_fail_fast_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    dm = Seq2SeqDataModule(
+    dm = Seq2SeqDataModule.from_schema(
         source="hub",
         dataset="opus_books",
         subset="de-en",
@@ -156,7 +161,7 @@ def test_hub_translation_column_from_a_local_copy(tmp_path: Path) -> None:
     datasets = pytest.importorskip("datasets")
     rows = {"translation": [{"en": f"the cat {i}", "de": f"die katze {i}"} for i in range(12)]}
     datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows)}).save_to_disk(str(tmp_path / "books"))
-    dm = Seq2SeqDataModule(
+    dm = Seq2SeqDataModule.from_schema(
         source="hub",
         path=str(tmp_path / "books"),
         source_column="translation.en",
@@ -165,7 +170,7 @@ def test_hub_translation_column_from_a_local_copy(tmp_path: Path) -> None:
     )
     dm.setup()
     assert sum(len(d) for d in dm.datasets.values()) == 12 and "katze" in dm.target_vocab.tokens
-    bad = Seq2SeqDataModule(
+    bad = Seq2SeqDataModule.from_schema(
         source="hub",
         path=str(tmp_path / "books"),
         source_column="translation.fr",

@@ -4,7 +4,6 @@ each cell the attention weight the decoder gave that source token when it emitte
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +11,8 @@ import pytorch_lightning as pl
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from pytorch_lightning.loggers import WandbLogger
 
-log = logging.getLogger(__name__)
+from attnbench.callbacks import AttentionHeatmaps
 
 
 def draw_alignment(source: list[str], output: list[str], weights: list[list[float]], title: str, path: Path) -> None:
@@ -39,42 +37,15 @@ def _shown(token: str) -> str:
     return "␣" if token == " " else token
 
 
-class AlignmentHeatmaps(pl.Callback):
+class AlignmentHeatmaps(AttentionHeatmaps):
     """At test time, rank 0 greedily decodes the first ``num_examples`` pairs of its first test batch
     and saves ``<run_dir>/<dirname>/test<index>.png`` each (also W&B images under
-    ``test/alignment_heatmaps``). Needs a task with ``decode_with_weights(batch)`` and a data module
-    with ``source_vocab``; models without attention draw nothing."""
+    ``test/attention_heatmaps``), as :class:`~attnbench.callbacks.AttentionHeatmaps` does for a
+    classifier. Needs a task with ``decode_with_weights(batch)`` and ``vocab`` and a data module with
+    ``source_vocab``; models without attention draw nothing."""
 
-    def __init__(self, num_examples: int = 4, dirname: str = "attention_heatmaps") -> None:
-        super().__init__()
-        if num_examples < 0:
-            raise ValueError("callbacks.alignment_heatmaps.num_examples must be >= 0")
-        self.num_examples, self.dirname = num_examples, dirname
-        self.paths: list[Path] = []
-
-    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.paths = []
-
-    def on_test_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        if batch_idx != 0 or not trainer.is_global_zero or self.num_examples == 0:
-            return
-        out_dir = Path(trainer.default_root_dir) / self.dirname
-        paths, captions = self.draw_batch(pl_module, batch, trainer.datamodule, out_dir)
-        self.paths += paths
-        if not paths:
-            return
-        for lg in trainer.loggers:
-            if isinstance(lg, WandbLogger):
-                lg.log_image(key="test/alignment_heatmaps", images=[str(p) for p in paths], caption=captions)
-        log.info("alignment heatmaps: %d PNGs in %s", len(paths), out_dir)
+    def __init__(self, num_examples: int, dirname: str) -> None:
+        super().__init__(num_examples=num_examples, dirname=dirname)
 
     def draw_batch(
         self, pl_module: pl.LightningModule, batch: Any, datamodule: Any, out_dir: Path

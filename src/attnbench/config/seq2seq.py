@@ -93,12 +93,12 @@ class Seq2SeqModelConfig:
 
     _target_: str = "attnbench.tasks.seq2seq.Seq2SeqTask"
     _recursive_: bool = False
-    embedding_dim: int = 128
-    embedding_dropout: float = 0.0
-    share_embeddings: bool = False
     encoder: Any = "${encoder}"
-    attention: Any = "${attention}"
     decoder: Any = "${decoder}"
+    attention: Any = "${attention}"  # over the encoder states; the query is the decoder state
     decode: Any = "${decode}"
+    embedding_dim: int = 128  # source and target embeddings
+    embedding_dropout: float = 0.0
+    share_embeddings: bool = False  # one embedding for both sides (needs data.shared_vocab=true)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from attnbench.config.schema import AttentionConfig, MultiHeadConfig
+from attnbench.config.seq2seq import DecoderConfig, Seq2SeqModelConfig
 from attnbench.models.attention import SCORES, Alignment, Attention, AttentionOutput
 from attnbench.models.attention.multihead import MultiHeadCrossAttention
 from attnbench.models.encoders import EncoderOutput
@@ -125,14 +126,14 @@ class LSTMDecoder(nn.Module):
         vocab_size: int,
         memory_size: int,
         attention: dict[str, Any],
-        embedding_dim: int = 128,
-        hidden_size: int = 128,
-        num_layers: int = 1,
-        dropout: float = 0.0,
-        style: str = "luong",
-        input_feeding: bool = False,
-        bridge: bool = True,
-        tie_embeddings: bool = False,
+        embedding_dim: int = Seq2SeqModelConfig.embedding_dim,
+        hidden_size: int = DecoderConfig.hidden_size,
+        num_layers: int = DecoderConfig.num_layers,
+        dropout: float = DecoderConfig.dropout,
+        style: str = DecoderConfig.style,
+        input_feeding: bool = DecoderConfig.input_feeding,
+        bridge: bool = DecoderConfig.bridge,
+        tie_embeddings: bool = DecoderConfig.tie_embeddings,
     ) -> None:
         super().__init__()
         spec = _check_attention(attention, style)
@@ -145,7 +146,7 @@ class LSTMDecoder(nn.Module):
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
         self.dropout = nn.Dropout(dropout)
         key_dim = memory_size
-        needs_same = spec["name"] == "attention" and _same_dims(spec.get("score", "additive"))
+        needs_same = spec["name"] == "attention" and _same_dims(spec.get("score", AttentionConfig.score))
         self.key_proj: nn.Module = nn.Identity()
         if needs_same and memory_size != hidden_size:  # keys projected once per source, not per step
             self.key_proj, key_dim = nn.Linear(memory_size, hidden_size, bias=False), hidden_size

@@ -9,6 +9,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from attnbench.config.seq2seq import Seq2SeqModelConfig
 from attnbench.models.decoder import DecoderOutput, LSTMDecoder, Memory
 from attnbench.models.encoders import build_encoder
 
@@ -25,9 +26,9 @@ class EncoderDecoder(nn.Module):
         encoder: dict[str, Any],
         decoder: dict[str, Any],
         attention: dict[str, Any],
-        embedding_dim: int = 128,
-        embedding_dropout: float = 0.0,
-        share_embeddings: bool = False,
+        embedding_dim: int = Seq2SeqModelConfig.embedding_dim,
+        embedding_dropout: float = Seq2SeqModelConfig.embedding_dropout,
+        share_embeddings: bool = Seq2SeqModelConfig.share_embeddings,
     ) -> None:
         super().__init__()
         if share_embeddings and source_vocab_size != target_vocab_size:

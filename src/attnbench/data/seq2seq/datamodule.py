@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict, fields
 from typing import Any
 
 import numpy as np
-import pytorch_lightning as pl
 from pytorch_lightning.utilities import rank_zero_info
-from torch.utils.data import DataLoader
 
+from attnbench.config.seq2seq import Seq2SeqDataConfig
 from attnbench.data.batching import BucketBySequenceLength, padding_ratio
 from attnbench.data.cache import DataCache, cache_key
+from attnbench.data.loaders import BucketedLoaders
 from attnbench.data.seq2seq.batching import EncodedPairs, collate_pairs
 from attnbench.data.seq2seq.corpus import DataError, PairCorpus
 from attnbench.data.seq2seq.generated import GENERATOR_VERSION, generate
@@ -25,7 +26,7 @@ from attnbench.data.sources.local import file_fingerprint
 SOURCES = ("generated", "local_pairs", "hub")
 
 
-class Seq2SeqDataModule(pl.LightningDataModule):
+class Seq2SeqDataModule(BucketedLoaders):
     """Parallel data for the encoder–decoder.
 
     ``source``: ``generated`` (``generate``: the :mod:`attnbench.data.seq2seq.generated` settings) or
@@ -41,31 +42,33 @@ class Seq2SeqDataModule(pl.LightningDataModule):
     in checkpoints (``state_dict``).
     """
 
+    collate_fn = collate_pairs  # the loaders are BucketedLoaders'
+
     def __init__(
         self,
-        source: str = "generated",
-        generate: dict[str, Any] | None = None,
-        path: str | None = None,
-        format: str | None = None,
-        source_column: str = "source",
-        target_column: str = "target",
-        split_column: str | None = "split",
-        dataset: str | None = None,
-        subset: str | None = None,
-        splits: dict[str, str | None] | None = None,
-        batch_size: int = 64,
-        eval_batch_size: int = 256,
-        bucket: bool = True,
-        num_workers: int = 0,
-        seed: int = 0,
-        name: str | None = None,
-        cache_dir: str | None = None,
+        source: str,
+        generate: dict[str, Any] | None,
+        path: str | None,
+        format: str | None,
+        source_column: str,
+        target_column: str,
+        split_column: str | None,
+        dataset: str | None,
+        subset: str | None,
+        splits: dict[str, str | None] | None,
+        batch_size: int,
+        eval_batch_size: int,
+        bucket: bool,
+        num_workers: int,
+        seed: int,
+        name: str | None,
+        cache_dir: str | None,
         **settings: Any,
     ) -> None:
         super().__init__()
         if source not in SOURCES:
             raise DataError(f"data.source={source!r} is not a seq2seq source; use one of {list(SOURCES)}")
-        unknown = sorted(set(settings) - set(PairSettings.__dataclass_fields__))
+        unknown = sorted(set(settings) - {f.name for f in fields(PairSettings)})
         if unknown:
             raise DataError(f"data.{unknown[0]} is not a seq2seq data setting")
         self.settings = PairSettings(**settings)
@@ -82,6 +85,15 @@ class Seq2SeqDataModule(pl.LightningDataModule):
         self.length_edges: list[int] = []
         self.length_labels: list[str] = []
         self.summary: dict[str, Any] = {}
+
+    @classmethod
+    def from_schema(cls, **settings: Any) -> Seq2SeqDataModule:
+        """The data module of the schema's defaults (:class:`Seq2SeqDataConfig`) with ``settings`` over
+        them, as Hydra composes ``data``, for Python callers (tests, benchmarks). Cache off unless given."""
+        schema = {k: v for k, v in asdict(Seq2SeqDataConfig()).items() if not k.startswith("_")}
+        schema["cache_dir"] = None
+        generate = {**schema.pop("generate"), **settings.pop("generate", {})}
+        return cls(**{**schema, **settings, "generate": {k: v for k, v in generate.items() if v is not None}})
 
     def _corpus(self) -> PairCorpus:
         if self.source == "generated":
@@ -165,35 +177,6 @@ class Seq2SeqDataModule(pl.LightningDataModule):
             "length_labels": list(self.length_labels),
             "longest_target": max(len(t) for t in self.datasets["train"].targets),
         }
-
-    def _loader(self, split: str, train: bool) -> DataLoader:
-        ds, trainer = self.datasets[split], self.trainer
-        replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
-        sampler = BucketBySequenceLength(
-            ds.lengths,
-            self.batch_size if train else self.eval_batch_size,
-            shuffle=train,
-            seed=self.seed,
-            pool_batches=BucketBySequenceLength.DEFAULT_POOL_BATCHES if self.bucket else 1,
-            num_replicas=replicas,
-            rank=rank,
-        )
-        return DataLoader(
-            ds,
-            batch_sampler=sampler,
-            collate_fn=collate_pairs,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", train=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", train=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", train=False)
 
     def state_dict(self) -> dict[str, Any]:
         if self.source_vocab is None or self.target_vocab is None:

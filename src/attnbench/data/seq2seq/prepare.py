@@ -21,20 +21,21 @@ MAX_EXACT_BUCKETS = 12  # up to this many distinct lengths: one bucket each; mor
 
 @dataclass(frozen=True)
 class PairSettings:
-    """What turns text into ids (every field goes into the cache key)."""
+    """What turns text into ids (every field goes into the cache key); the defaults and meanings are
+    the schema's (:class:`attnbench.config.seq2seq.Seq2SeqDataConfig`)."""
 
-    tokenizer: str = "char"
-    lowercase: bool = False
-    max_vocab: int = 30000
-    min_freq: int = 1
-    shared_vocab: bool = False
-    max_length: int = 200
-    max_target_length: int = 200
-    truncation: bool = False
-    reverse_source: bool = False
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
-    split_seed: int = 1234
+    tokenizer: str
+    lowercase: bool
+    max_vocab: int
+    min_freq: int
+    shared_vocab: bool
+    max_length: int
+    max_target_length: int
+    truncation: bool
+    reverse_source: bool
+    val_fraction: float
+    test_fraction: float
+    split_seed: int
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 
-import torch
 from torch import Tensor, nn
 
 from attnbench.models.attention.alignment import masked_softmax
@@ -18,8 +17,8 @@ from attnbench.models.attention.base import AttentionOutput
 
 
 class MultiHeadCrossAttention(nn.Module):
-    """``forward(query [B, Tq, Dq], keys [B, Tk, Dk], values [B, Tk, Dk] | None, mask [B, Tk] | None,
-    positions ignored) -> AttentionOutput`` with context [B, Tq, Dk] and weights [B, Tq, Tk]."""
+    """``forward(query [B, Tq, Dq], keys [B, Tk, Dk], values [B, Tk, Dk], mask [B, Tk]) -> AttentionOutput``
+    with context [B, Tq, Dk] and weights [B, Tq, Tk]."""
 
     def __init__(
         self, query_dim: int, key_dim: int, heads: int = 4, hidden_size: int = 128, dropout: float = 0.0
@@ -35,17 +34,8 @@ class MultiHeadCrossAttention(nn.Module):
     def _split(self, x: Tensor) -> Tensor:  # [B, T, H] → [B, heads, T, H / heads]
         return x.view(x.shape[0], x.shape[1], self.heads, -1).transpose(1, 2)
 
-    def forward(
-        self,
-        query: Tensor,
-        keys: Tensor,
-        values: Tensor | None = None,
-        mask: Tensor | None = None,
-        positions: Tensor | None = None,
-    ) -> AttentionOutput:
-        values = keys if values is None else values
-        if mask is None:
-            mask = torch.ones(keys.shape[:2], dtype=torch.bool, device=keys.device)
+    def forward(self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor, *_: object) -> AttentionOutput:
+        """``values`` and ``mask`` as in :class:`Attention`; a further argument (``positions``) is ignored."""
         q, k, v = self._split(self.q_proj(query)), self._split(self.k_proj(keys)), self._split(self.v_proj(values))
         has_key = mask.any(-1)  # [B]; SDPA gives NaN for a row without keys: open it, then zero it
         attn_mask = (mask | ~has_key[:, None])[:, None, None, :]
