@@ -33,11 +33,24 @@ log = logging.getLogger(__name__)
 # Set by the launcher in the parent process (as Lightning's does); restored after the job.
 LAUNCHER_ENV_KEYS = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE", "OMP_NUM_THREADS")
 # Hydra overrides that describe the sweep or its launcher, not the job: a child never gets them.
-_SWEEP_ONLY = ("hydra.run.", "hydra.sweep.", "hydra.launcher", "hydra/launcher", "hydra.sweeper", "hydra/sweeper",
-               "hydra.mode", "hydra.output_subdir", "hydra.job.name", "hydra.job_logging.handlers.file.filename")
+_SWEEP_ONLY = (
+    "hydra.run.",
+    "hydra.sweep.",
+    "hydra.launcher",
+    "hydra/launcher",
+    "hydra.sweeper",
+    "hydra/sweeper",
+    "hydra.mode",
+    "hydra.output_subdir",
+    "hydra.job.name",
+    "hydra.job_logging.handlers.file.filename",
+)
 # `trainer.strategy` strings that mean Lightning's DDP with processes it starts itself.
-DDP_NAMES = {"ddp": {}, "ddp_find_unused_parameters_true": {"find_unused_parameters": True},
-             "ddp_find_unused_parameters_false": {"find_unused_parameters": False}}
+DDP_NAMES = {
+    "ddp": {},
+    "ddp_find_unused_parameters_true": {"find_unused_parameters": True},
+    "ddp_find_unused_parameters_false": {"find_unused_parameters": False},
+}
 
 
 def _hydra_value(text: str) -> str:
