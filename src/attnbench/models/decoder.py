@@ -118,7 +118,9 @@ def build_decoder_attention(spec: dict[str, Any], query_dim: int, key_dim: int) 
 class LSTMDecoder(nn.Module):
     """Target-side LSTM with optional attention over the encoder states (module docstring).
 
-    ``memory_size``: D, the encoder's output size; ``attention``: the attention config dict.
+    ``memory_size``: D, the encoder's output size; ``attention``: the attention config dict;
+    ``options``: the keys of :class:`~attnbench.config.seq2seq.DecoderConfig` (``style``,
+    ``hidden_size``, ``num_layers``, ``dropout``, ``input_feeding``, ``bridge``, ``tie_embeddings``).
     """
 
     def __init__(
@@ -127,15 +129,12 @@ class LSTMDecoder(nn.Module):
         memory_size: int,
         attention: dict[str, Any],
         embedding_dim: int = Seq2SeqModelConfig.embedding_dim,
-        hidden_size: int = DecoderConfig.hidden_size,
-        num_layers: int = DecoderConfig.num_layers,
-        dropout: float = DecoderConfig.dropout,
-        style: str = DecoderConfig.style,
-        input_feeding: bool = DecoderConfig.input_feeding,
-        bridge: bool = DecoderConfig.bridge,
-        tie_embeddings: bool = DecoderConfig.tie_embeddings,
+        **options: Any,
     ) -> None:
         super().__init__()
+        o = DecoderConfig(**options)  # every setting defaults to the schema's
+        hidden_size, num_layers, dropout, style = o.hidden_size, o.num_layers, o.dropout, o.style
+        input_feeding, bridge, tie_embeddings = o.input_feeding, o.bridge, o.tie_embeddings
         spec = _check_attention(attention, style)
         self.attends = spec["name"] != "none"
         self.luong = style == "luong" and self.attends
