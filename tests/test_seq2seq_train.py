@@ -101,7 +101,7 @@ TINY_STUDY = {
         "dot": {"label": "Luong dot", "overrides": ["attention=dot"]},
     },
     "table": {"metrics": ["test/acc@len=3", "test/acc@len=5", "test/acc", "test/bleu"], "baseline": "plain"},
-    "plots": ["bar", "heatmaps"],
+    "plots": ["length", "bar", "heatmaps"],
 }
 
 
@@ -132,5 +132,6 @@ def test_a_tiny_seq2seq_study_reports_length_columns_and_a_heatmap(tmp_path: Pat
     assert "acc@len=3" in header and "acc@len=5" in header, table
     assert any(line.startswith("| Luong dot") for line in table.splitlines())
     assert list((tmp_path / "out" / "heatmaps").glob("*.png")), "the report draws the best attention run"
+    assert (tmp_path / "out" / "length.png").is_file(), "exact match against the @len= columns"
     records = [json.loads(p.read_text()) for p in (tmp_path / "sweep").glob("*/*/run.json")]
     assert len(records) == 2 and all(r["status"] == "completed" for r in records)

@@ -13,6 +13,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from attnbench.callbacks import AttentionHeatmaps
+from attnbench.config.runtime import AlignmentHeatmapsConfig
 
 
 def draw_alignment(source: list[str], output: list[str], weights: list[list[float]], title: str, path: Path) -> None:
@@ -44,7 +45,11 @@ class AlignmentHeatmaps(AttentionHeatmaps):
     classifier. Needs a task with ``decode_with_weights(batch)`` and ``vocab`` and a data module with
     ``source_vocab``; models without attention draw nothing."""
 
-    def __init__(self, num_examples: int, dirname: str) -> None:
+    def __init__(
+        self,
+        num_examples: int = AlignmentHeatmapsConfig.num_examples,
+        dirname: str = AlignmentHeatmapsConfig.dirname,
+    ) -> None:
         super().__init__(num_examples=num_examples, dirname=dirname)
 
     def draw_batch(
