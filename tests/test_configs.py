@@ -19,6 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 from attnbench.baselines import is_classical
 from attnbench.config import ConfigKeyError, validate
 from attnbench.data.batching import collate
+from attnbench.data.seq2seq.batching import collate_pairs
+from attnbench.data.seq2seq.vocab import SPECIALS, Vocab
 from attnbench.fitters import build_callbacks, build_loggers
 from attnbench.train import run
 
@@ -65,9 +67,35 @@ def tiny_batch(vocab_size: int) -> Any:
     return collate(items)
 
 
+# options that only make sense inside the seq2seq task preset: composed with task=seq2seq
+SEQ2SEQ_ONLY = {("model", "seq2seq"), ("task", "seq2seq")}
+
+
+def build_and_run_seq2seq(cfg: DictConfig) -> None:
+    """The seq2seq task builds from the composed config and runs one teacher-forced batch."""
+    vocab = Vocab("char", [*SPECIALS, *"abcdef"])
+    model = instantiate(
+        cfg.model,
+        source_vocab_size=len(vocab),
+        target_vocab_size=len(vocab),
+        target_vocab=vocab.to_dict(),
+        length_edges=[3, 7],
+        length_labels=["3", "7"],
+        longest_target=7,
+    ).eval()
+    g = torch.Generator().manual_seed(0)
+    batch = collate_pairs(
+        [(torch.randint(4, len(vocab), (n,), generator=g),) * 2 + (n, i) for i, n in enumerate((7, 3))]
+    )
+    with torch.no_grad():
+        logits = model(batch).logits
+    assert logits.shape == (2, 8, len(vocab)) and torch.isfinite(logits).all()
+
+
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_every_option_composes_and_builds(group: str, option: str, tmp_path: Path) -> None:
-    cfg = compose_config([f"{group}={option}"], output_dir=tmp_path / "out")
+    task = ["task=seq2seq"] if (group, option) in SEQ2SEQ_ONLY else []
+    cfg = compose_config([*task, f"{group}={option}"], output_dir=tmp_path / "out")
     resolved = OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
 
     # Every `_target_` anywhere in the config names something importable.
@@ -84,6 +112,8 @@ def test_every_option_composes_and_builds(group: str, option: str, tmp_path: Pat
     instantiate(cfg.data)
     if is_classical(cfg.model):
         instantiate(cfg.model, seed=cfg.seed)
+    elif task:
+        build_and_run_seq2seq(cfg)
     else:
         model = instantiate(cfg.model, vocab_size=30, num_classes=5).eval()
         batch = tiny_batch(30)

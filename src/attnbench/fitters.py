@@ -94,7 +94,7 @@ def resume_checkpoint(cfg: DictConfig, callbacks: list[pl.Callback], model: pl.L
 def build_task(cfg: DictConfig, dm: Any, checkpoint: dict[str, Any] | None, record: RunRecord) -> pl.LightningModule:
     """The task ``cfg.model`` names, sized by the data; weights from ``checkpoint`` (evaluation) or
     the data's pretrained vectors."""
-    model = instantiate(cfg.model, vocab_size=dm.vocab_size, num_classes=dm.num_classes, **dm.model_kwargs())
+    model = instantiate(cfg.model, **dm.task_kwargs())
     if dm.embeddings is not None and checkpoint is None:  # a checkpoint's weights hold the vectors already
         model.load_pretrained_embeddings(dm.embeddings)
     if checkpoint is not None:

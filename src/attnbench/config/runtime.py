@@ -123,6 +123,13 @@ class AttentionHeatmapsConfig:
 
 
 @dataclass
+class AlignmentHeatmapsConfig:
+    _target_: str = "attnbench.alignment_heatmaps.AlignmentHeatmaps"
+    num_examples: int = 4
+    dirname: str = "attention_heatmaps"
+
+
+@dataclass
 class PathsConfig:
     root_dir: str = "${oc.env:ATTNBENCH_ROOT,.}"
     log_dir: str = "${paths.root_dir}/logs"

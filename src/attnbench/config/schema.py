@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from attnbench.config.optim import OPTIMIZERS, SCHEDULERS, OptimizerConfig, SchedulerConfig
 from attnbench.config.runtime import (
+    AlignmentHeatmapsConfig,
     AttentionHeatmapsConfig,
     CSVConfig,
     EarlyStoppingConfig,
@@ -24,6 +26,10 @@ from attnbench.config.runtime import (
     TrainerConfig,
     WandbConfig,
 )
+from attnbench.config.seq2seq import DecodeConfig, DecoderConfig, Seq2SeqDataConfig, Seq2SeqModelConfig
+
+# the optimizer settings moved to config.optim; importers of this module still find them here
+__all__ = ["OPTIMIZERS", "SCHEDULERS", "SCHEMAS", "OptimizerConfig", "RunConfig", "SchedulerConfig"]
 
 # ---- data -----------------------------------------------------------------------------------
 
@@ -172,32 +178,6 @@ class PoolingConfig:
 # ---- model ----------------------------------------------------------------------------------
 
 
-# model.optimizer.name → its ``torch.optim`` class, by name (the schema stays free of torch). AdamW decays
-# weights apart from the gradient (Loshchilov & Hutter); Adam adds weight_decay·w to the gradient (L2), as
-# PyTorch's Adam and the older papers (e.g. Jain & Wallace 2019) do. Both take lr, betas, eps, weight_decay,
-# amsgrad.
-OPTIMIZERS = {"adamw": "AdamW", "adam": "Adam"}
-SCHEDULERS = ("none", "cosine", "plateau")
-
-
-@dataclass
-class OptimizerConfig:
-    name: str = "adamw"  # adamw (decoupled weight decay) | adam (L2 weight decay added to the gradient)
-    lr: float = 2e-3
-    weight_decay: float = 0.01
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    amsgrad: bool = False
-
-
-@dataclass
-class SchedulerConfig:
-    name: str = "none"  # none | cosine | plateau
-    warmup_fraction: float = 0.0
-    factor: float = 0.5
-    patience: int = 1
-
-
 @dataclass
 class ModelConfig:
     _target_: str = "attnbench.models.TextClassifier"
@@ -257,6 +237,8 @@ class RunConfig:
     attention: Any = None
     pooling: Any = None
     model: Any = None
+    decoder: Any = None  # seq2seq only
+    decode: Any = None  # seq2seq only
     trainer: Any = None
     logger: Any = field(default_factory=dict)
     callbacks: Any = field(default_factory=dict)
@@ -277,11 +259,18 @@ class RunConfig:
 
 # group → option name → schema; stored as ``schema/<group>/<name>`` (:func:`attnbench.config.store.register_configs`)
 SCHEMAS: dict[str, dict[str, type]] = {
-    "data": {"text": DataConfig},
+    "data": {"text": DataConfig, "seq2seq": Seq2SeqDataConfig},
+    "decoder": {"lstm": DecoderConfig},
+    "decode": {"decode": DecodeConfig},
     "encoder": {"bilstm": BiLSTMConfig, "conv1d": Conv1DConfig},
     "attention": {"none": NoAttentionConfig, "attention": AttentionConfig, "multihead": MultiHeadConfig},
     "pooling": {"pooling": PoolingConfig},
-    "model": {"classifier": ModelConfig, "keras_conv1d": KerasConv1DModelConfig, "tfidf_logreg": TfidfLogRegConfig},
+    "model": {
+        "classifier": ModelConfig,
+        "keras_conv1d": KerasConv1DModelConfig,
+        "tfidf_logreg": TfidfLogRegConfig,
+        "seq2seq": Seq2SeqModelConfig,
+    },
     "trainer": {"trainer": TrainerConfig},
     "logger": {"wandb": WandbConfig, "csv": CSVConfig, "tensorboard": TensorBoardConfig},
     "callbacks": {
@@ -290,6 +279,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "rich_progress_bar": RichProgressBarConfig,
         "lr_monitor": LearningRateMonitorConfig,
         "attention_heatmaps": AttentionHeatmapsConfig,
+        "alignment_heatmaps": AlignmentHeatmapsConfig,
     },
     "paths": {"paths": PathsConfig},
 }

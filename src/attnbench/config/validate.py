@@ -12,7 +12,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from attnbench.config.schema import OPTIMIZERS, SCHEMAS, RunConfig
 
-SCHEMA_CHECKED_GROUPS = ("data", "encoder", "attention", "pooling", "model", "paths")
+SCHEMA_CHECKED_GROUPS = ("data", "encoder", "attention", "pooling", "model", "paths", "decoder", "decode")
 
 
 class ConfigKeyError(ValueError):
@@ -25,9 +25,9 @@ def _option_schema(group: str, node: DictConfig) -> type | None:
         return options.get(node.get("name"))
     if group == "attention":
         return options.get(node.get("name"), options["attention"])
-    if group == "model":  # by target; an unknown target is checked by instantiation
+    if group in ("data", "model"):  # by target; an unknown target is checked by instantiation
         return next((o for o in options.values() if getattr(o, "_target_", None) == node.get("_target_")), None)
-    if group in ("data", "pooling", "paths"):
+    if group in ("pooling", "paths", "decoder", "decode"):
         return next(iter(options.values()))
     return None
 

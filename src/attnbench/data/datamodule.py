@@ -9,18 +9,17 @@ from dataclasses import asdict
 from typing import Any
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_info
 from tokenizers import Tokenizer
-from torch.utils.data import DataLoader
 
 from attnbench.config import DataConfig
-from attnbench.data.batching import BucketBySequenceLength, EncodedTexts, collate
+from attnbench.data.batching import EncodedTexts, collate
 from attnbench.data.cache import DataCache, cache_key
 from attnbench.data.corpus import SPLITS, DataError, TextCorpus
 from attnbench.data.embeddings import load_vectors
 from attnbench.data.filters import checked_filter_settings, drop_long, map_labels, select_labels
+from attnbench.data.loaders import BucketedLoaders
 from attnbench.data.processed import encode_split, encoded_texts
 from attnbench.data.sources import Columns, SourceSpec, file_fingerprint, load_source
 from attnbench.data.splits import assign_splits, check_labels_seen_in_train
@@ -30,7 +29,7 @@ from attnbench.data.tokenize import check_tokenizer, fit_tokenizer
 log = logging.getLogger(__name__)
 
 
-class TextClassificationDataModule(pl.LightningDataModule):
+class TextClassificationDataModule(BucketedLoaders):
     """Text classification data: one source, its splits (or a stratified seeded split), a tokenizer fit
     on train, an optional on-disk cache of all of that, and length-bucketed batches.
 
@@ -43,6 +42,8 @@ class TextClassificationDataModule(pl.LightningDataModule):
     trained with. ``name`` only labels the data config (reports, run records); ``source`` picks the
     loader.
     """
+
+    collate_fn = collate  # the loaders are BucketedLoaders'
 
     # what setup() (or a checkpoint's state) settles
     tokenizer: Tokenizer | None
@@ -279,40 +280,9 @@ class TextClassificationDataModule(pl.LightningDataModule):
         for text-pair data (the classifier's head then reads both texts)."""
         return {"pair": True} if self.is_pair else {}
 
-    # -- loaders ----------------------------------------------------------------------------
-    def _loader(self, split: str, train: bool) -> DataLoader:
-        ds = self.datasets[split]
-        trainer = self.trainer
-        replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
-        sampler = BucketBySequenceLength(
-            ds.lengths,
-            self.batch_size if train else self.eval_batch_size,
-            shuffle=train,
-            seed=self.seed,
-            # a pool of one batch is plain random batching (no bucketing)
-            pool_batches=BucketBySequenceLength.DEFAULT_POOL_BATCHES if self.bucket else 1,
-            num_replicas=replicas,
-            rank=rank,
-        )
-        return DataLoader(
-            ds,
-            batch_sampler=sampler,
-            collate_fn=collate,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            # the loader's own seed draws (one per epoch) leave the global random state alone: a run
-            # resumed from a checkpoint (attnbench.callbacks.ResumeRandomState) continues it exactly
-            generator=torch.Generator().manual_seed(self.seed),
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", train=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", train=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", train=False)
+    def task_kwargs(self) -> dict[str, Any]:
+        """Every constructor argument the data decides (after setup), for ``instantiate(cfg.model, ...)``."""
+        return {"vocab_size": self.vocab_size, "num_classes": self.num_classes, **self.model_kwargs()}
 
     # -- checkpoint state -------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

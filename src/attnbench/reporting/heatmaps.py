@@ -57,6 +57,7 @@ def draw_heatmaps(record: Record, checkpoint: Path, out_dir: Path, num_examples:
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
+    from attnbench.alignment_heatmaps import AlignmentHeatmaps
     from attnbench.callbacks import AttentionHeatmaps
     from attnbench.checkpoints import load_checkpoint, load_weights, restore_data_state
 
@@ -74,10 +75,12 @@ def draw_heatmaps(record: Record, checkpoint: Path, out_dir: Path, num_examples:
     finally:
         for lg, level in zip(quiet, levels, strict=True):
             lg.setLevel(level)
-    model = instantiate(cfg.model, vocab_size=dm.vocab_size, num_classes=dm.num_classes, **dm.model_kwargs())
+    model = instantiate(cfg.model, **dm.task_kwargs())
     load_weights(model, state, str(checkpoint))
     model.eval()
     batch = next(iter(dm.test_dataloader()))
-    drawer = AttentionHeatmaps(num_examples=num_examples)
+    # a seq2seq task draws source × output alignments; a classifier, texts shaded by weight
+    seq2seq = hasattr(model, "decode_with_weights")
+    drawer = AlignmentHeatmaps(num_examples=num_examples) if seq2seq else AttentionHeatmaps(num_examples=num_examples)
     paths, _ = drawer.draw_batch(model, batch, dm, out_dir)
     return paths

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from attnbench.record import atomic_path
 from attnbench.reporting.statistics import METRIC_NAMES, Cell, Table
@@ -68,20 +69,32 @@ def bar_plot(table: Table, path: Path) -> Path | None:
     return path
 
 
+def length_columns(table: Table) -> list[tuple[float, Any]]:
+    """(x, column) pairs of a length plot: the numeric values of the column key, or, in a table of
+    metric columns, those of the first metric per length, ``<metric>@len=<x>`` (seq2seq); else []."""
+    if table.column_key:
+        try:
+            return [(float(c), c) for c, _ in table.columns]
+        except (TypeError, ValueError):
+            return []
+    by_length = [(c, str(c).partition("@len=")) for c, _ in table.columns]
+    first = next((parts[0] for _, parts in by_length if parts[1]), None)
+    return [(float(x), c) for c, (m, sep, x) in by_length if sep and m == first and x.replace(".", "", 1).isdigit()]
+
+
 def length_plot(table: Table, path: Path) -> Path | None:
-    """The first metric against the (numeric) column key, one line per row, error bars = std."""
-    if not table.column_key:
+    """The first metric against the (numeric) column key, or against the lengths of ``@len=`` metric
+    columns, one line per row, error bars = std."""
+    points = length_columns(table)
+    if not points:
         return None
-    try:
-        xs = [float(c) for c, _ in table.columns]
-    except (TypeError, ValueError):
-        return None
+    xs, columns = [x for x, _ in points], [c for _, c in points]
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     log_x = min(xs) > 0 and max(xs) / min(xs) >= 8
     markers, styles = "osD^vP*X", ["-", "--", "-.", ":"]
     for i, (rid, label) in enumerate(table.rows):
-        pts = [(x, table.cells.get((rid, c), Cell())) for x, (c, _) in zip(xs, table.columns, strict=True)]
+        pts = [(x, table.cells.get((rid, c), Cell())) for x, c in points]
         pts = [(x, cell) for x, cell in pts if cell.n]
         if not pts:
             continue
@@ -98,13 +111,13 @@ def length_plot(table: Table, path: Path) -> Path | None:
             linestyle=styles[i % len(styles)],
             markersize=5,
         )
-    metric = table.metric_of[table.columns[0][0]]
-    if metric.endswith(("/acc", "/f1_macro")):
+    metric = table.metric_of[columns[0]]
+    if metric.partition("@len=")[0].endswith(("/acc", "/f1_macro")):
         ax.set_ylim(-0.02, 1.04)
     if log_x:
         ax.set_xscale("log", base=2)
         ax.set_xticks(xs, [f"{x:g}" for x in xs])
-    ax.set_xlabel(table.column_key)
+    ax.set_xlabel(table.column_key or "source length")
     ax.set_ylabel(f"{metric_label(metric)} (mean ± std)")
     fig.suptitle(table.title, fontsize="medium")
     ax.grid(alpha=0.3)

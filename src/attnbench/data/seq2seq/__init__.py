@@ -1,0 +1,1 @@
+"""Sequence-to-sequence data: parallel corpora (generated or read), vocabularies, batches, the data module."""

@@ -1,0 +1,61 @@
+"""Exact match, token accuracy, BLEU and chrF against hand-counted examples, by length bucket, and
+exact when the examples are split over batches (the sums that DDP adds over ranks)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from attnbench.tasks.seq2seq_metrics import SequenceMetrics, bucket_labels, token_matches
+
+
+def test_exact_match_and_token_accuracy_by_hand() -> None:
+    m = SequenceMetrics(edges=[3, 6])
+    hyps = [list("abc"), list("abd"), list("abcdef"), list("ab")]
+    refs = [list("abc"), list("abc"), list("abcdeg"), list("abcd")]
+    m.update(hyps, refs, torch.tensor([3, 3, 6, 5]))
+    out = m.compute()
+    assert float(out["acc"]) == pytest.approx(1 / 4)
+    # matches: 3 + 2 + 5 + 2 = 12 over max lengths 3 + 3 + 6 + 4 = 16
+    assert float(out["token_acc"]) == pytest.approx(12 / 16)
+    assert float(out["acc@len=1-3"]) == pytest.approx(1 / 2)
+    assert float(out["acc@len=4-6"]) == 0.0
+    assert float(out["token_acc@len=4-6"]) == pytest.approx(7 / 10)
+
+
+def test_bleu_by_hand() -> None:
+    # hypothesis "a b c d e" against reference "a b c d f": n-gram precisions 4/5, 3/4, 2/3, 1/2, no
+    # brevity penalty, so BLEU = (4/5 · 3/4 · 2/3 · 1/2)^(1/4)
+    m = SequenceMetrics()
+    m.update([list("abcde")], [list("abcdf")], torch.tensor([5]))
+    expected = (4 / 5 * 3 / 4 * 2 / 3 * 1 / 2) ** 0.25
+    assert float(m.compute()["bleu"]) == pytest.approx(expected, abs=1e-4)
+    # a short hypothesis: brevity penalty exp(1 − r/c) with r = 5, c = 4; precisions 1, 1, 1, 1
+    short = SequenceMetrics()
+    short.update([list("abcd")], [list("abcdf")], torch.tensor([5]))
+    assert float(short.compute()["bleu"]) == pytest.approx(math.exp(1 - 5 / 4), abs=1e-4)
+
+
+def test_corpus_scores_do_not_depend_on_how_examples_were_split() -> None:
+    hyps = [list("abcde"), list("xbcd"), list("hello"), list("wor")]
+    refs = [list("abcdf"), list("abcd"), list("hello"), list("world")]
+    lengths = torch.tensor([5, 4, 5, 5])
+    whole = SequenceMetrics(edges=[4, 5])
+    whole.update(hyps, refs, lengths)
+    parts = [SequenceMetrics(edges=[4, 5]) for _ in range(2)]
+    parts[0].update(hyps[:1], refs[:1], lengths[:1])
+    parts[1].update(hyps[1:], refs[1:], lengths[1:])
+    parts[0].merge_state(parts[1])  # the sum reduction DDP applies over ranks
+    a, b = whole.compute(), parts[0].compute()
+    assert a.keys() == b.keys() and all(float(a[k]) == float(b[k]) for k in a)
+    assert float(a["chrf"]) < 1.0 and float(a["chrf@len=5"]) > float(a["chrf@len=1-4"])
+
+
+def test_bucket_labels_and_helpers() -> None:
+    assert bucket_labels([5, 10, 11]) == ["1-5", "6-10", "11"]
+    assert bucket_labels([2, 3], lowest=2) == ["2", "3"]
+    assert token_matches(list("abc"), list("abxd")) == (2, 4)
+    with pytest.raises(ValueError, match="ascend"):
+        SequenceMetrics(edges=[5, 3])
