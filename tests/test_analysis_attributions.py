@@ -69,3 +69,12 @@ def test_integrated_gradients_are_complete() -> None:
     expected = probs.gather(1, classes[:, None])[:, 0] - p_base
     torch.testing.assert_close(ig.sum(1), expected, atol=1e-3, rtol=1e-3)
     assert KEY in x.ids[0].tolist()
+
+
+def test_integrated_gradients_do_not_depend_on_the_chunk_size() -> None:
+    model = OneTokenModel(sharpness=2.0)
+    x = inputs([noise_with_key(5, 1), noise_with_key(7, 6, seed=4), noise_with_key(3, 0)])
+    _, classes = predicted(model, x)
+    torch.testing.assert_close(
+        integrated_gradients(model, x, classes, 10, chunk=4), integrated_gradients(model, x, classes, 10, chunk=1000)
+    )

@@ -46,22 +46,34 @@ def gradient_x_input(model: Explainable, inputs: Inputs, classes: Tensor) -> Ten
     return ((grad * embedded).sum(-1).abs() * inputs.mask).detach()
 
 
-def integrated_gradients(model: Explainable, inputs: Inputs, classes: Tensor, n_steps: int = 50) -> Tensor:
-    """Integrated gradients per token [B, T] (signed) from the all-padding embedding; the ``n_steps``
-    path points of all examples run as one batch of B·n_steps."""
+def integrated_gradients(
+    model: Explainable, inputs: Inputs, classes: Tensor, n_steps: int = 50, chunk: int = 256
+) -> Tensor:
+    """Integrated gradients per token [B, T] (signed) from the all-padding embedding; the path points
+    of all examples run as batches of about ``chunk`` sequences."""
     b = len(inputs)
     with torch.no_grad():
         x = model.embed(inputs.ids)
         base = model.embed(torch.full_like(inputs.ids, PAD_ID))
     alphas = (torch.arange(n_steps, device=x.device, dtype=x.dtype) + 0.5) / n_steps  # [S]
+    total = torch.zeros_like(x)
+    per_call = max(1, chunk // b)
+    for start in range(0, n_steps, per_call):
+        a = alphas[start : start + per_call]
+        total += _path_gradient(model, inputs, classes, base, x, a).sum(0)
+    return ((total / n_steps * (x - base)).sum(-1) * inputs.mask).detach()
+
+
+def _path_gradient(
+    model: Explainable, inputs: Inputs, classes: Tensor, base: Tensor, x: Tensor, alphas: Tensor
+) -> Tensor:
+    """∂p_c/∂x at base + α(x − base) for each α of ``alphas`` [S]: [S, B, T, E], as one batch of S·B."""
+    s = len(alphas)
     with gradients_enabled():
-        path = (base[None] + alphas[:, None, None, None] * (x - base)[None]).flatten(0, 1)  # [S·B, T, E]
-        path.requires_grad_(True)
-        lengths, mask = inputs.lengths.repeat(n_steps), inputs.mask.repeat(n_steps, 1)
-        logits = logits_from_embeddings(model, path, lengths, mask)
-        (grad,) = torch.autograd.grad(_picked(logits, classes.repeat(n_steps)).sum(), path)
-    mean_grad = grad.view(n_steps, b, *x.shape[1:]).mean(0)  # [B, T, E]
-    return ((mean_grad * (x - base)).sum(-1) * inputs.mask).detach()
+        path = (base[None] + alphas[:, None, None, None] * (x - base)[None]).flatten(0, 1).requires_grad_(True)
+        logits = logits_from_embeddings(model, path, inputs.lengths.repeat(s), inputs.mask.repeat(s, 1))
+        (grad,) = torch.autograd.grad(_picked(logits, classes.repeat(s)).sum(), path)
+    return grad.view(s, *x.shape)
 
 
 def leave_one_out(model: Explainable, inputs: Inputs, probs: Tensor, classes: Tensor, chunk: int = 256) -> Tensor:

@@ -74,7 +74,7 @@ class BatchAnalysis:
 
     @cached_property
     def ig(self) -> Tensor:
-        return integrated_gradients(self.model, self.inputs, self.classes, self.settings.ig_steps)
+        return integrated_gradients(self.model, self.inputs, self.classes, self.settings.ig_steps, self.settings.chunk)
 
     @cached_property
     def loo(self) -> Tensor:

@@ -1,7 +1,7 @@
 """One analysis of one trained classifier: the test batches in, the tables and the summary out.
 
-The glue between a run (a model, a test DataLoader of :class:`~attnbench.data.batching.TextBatch`, the
-split's per-example metadata) and the measurements; it knows nothing of Hydra or checkpoints.
+The glue between a run (a model, the test split's :class:`~attnbench.data.batching.EncodedTexts` and
+its per-example metadata) and the measurements; it knows nothing of Hydra or checkpoints.
 ``options`` is the ``analysis`` config node: the chosen measurements by name, each with its options,
 plus the settings in :data:`SETTINGS`.
 """
@@ -9,7 +9,7 @@ plus the settings in :data:`SETTINGS`.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +18,12 @@ from torch import Tensor, nn
 
 from attnbench.analysis.adapter import explainer
 from attnbench.analysis.context import Settings
-from attnbench.analysis.core import Explainable, Inputs
+from attnbench.analysis.core import Explainable, Inputs, seeded
 from attnbench.analysis.runner import MEASUREMENTS, Measurement, analyse, build, summarize, write
-from attnbench.data.batching import TextBatch
+from attnbench.data.batching import EncodedTexts, collate
 
 # settings of the whole analysis (the rest of the ``analysis`` node names measurements)
-SETTINGS = ("max_examples", "chunk", "ig_steps", "seed", "device", "run_dir")
+SETTINGS = ("max_examples", "batch_size", "chunk", "ig_steps", "seed", "device", "run_dir")
 
 
 def chosen(options: Mapping[str, Any]) -> list[str]:
@@ -45,11 +45,24 @@ def gold_mask(positions: Tensor | None, index: Tensor, width: int) -> Tensor | N
     return torch.arange(width)[None, :] == pos[:, None]
 
 
-def inputs_of(batches: Iterable[TextBatch], gold: Tensor | None, device: torch.device) -> Iterator[Inputs]:
-    """:class:`Inputs` on ``device`` for each batch; ``gold``: the split's gold positions [N] or None."""
-    for b in batches:
-        if b.is_pair:
-            raise ValueError("the analyses take single-text data; text pairs are not analysable yet")
+def selection(lengths: list[int], max_examples: int | None, seed: int) -> list[int]:
+    """The examples analysed: all, or ``max_examples`` drawn at random (fixed by ``seed``); longest first,
+    so batches hold sequences of similar length."""
+    chosen_ones = list(range(len(lengths)))
+    if max_examples is not None and max_examples < len(lengths):
+        chosen_ones = torch.randperm(len(lengths), generator=seeded(seed, -1))[:max_examples].tolist()
+    return sorted(chosen_ones, key=lambda i: (-lengths[i], i))
+
+
+def batches_of(
+    dataset: EncodedTexts, indices: list[int], batch_size: int, gold: Tensor | None, device: torch.device
+) -> Iterator[Inputs]:
+    """:class:`Inputs` on ``device`` for ``indices`` of ``dataset``, ``batch_size`` at a time; ``gold``: the
+    split's gold positions [N] (−1: none) or None."""
+    if dataset.pair_ids is not None:
+        raise ValueError("the analyses take single-text data; text pairs are not analysable yet")
+    for start in range(0, len(indices), batch_size):
+        b = collate([dataset[i] for i in indices[start : start + batch_size]])
         mask = gold_mask(gold, b.index, b.ids.shape[1])
         yield Inputs(
             b.ids.to(device), b.lengths.to(device), None if mask is None else mask.to(device), b.index, b.labels
@@ -76,15 +89,14 @@ def device_of(option: str | None) -> torch.device:
 
 def analyse_run(
     model: nn.Module,
-    batches: Iterable[TextBatch],
+    dataset: EncodedTexts,
     options: Mapping[str, Any],
     out_dir: str | Path,
     gold: Tensor | None = None,
     others: list[nn.Module] | None = None,
-    total: int | None = None,
 ) -> dict[str, float]:
-    """Run the measurements ``options`` chooses on ``model`` over ``batches``, write
-    ``<out_dir>/analysis/<name>.csv`` and ``summary.json``, and return the summary
+    """Run the measurements ``options`` chooses on ``model`` over ``dataset`` (a test split), write
+    ``<out_dir>/analysis/<name>.csv`` (rows by example) and ``summary.json``, and return the summary
     (``analysis/<name>/<statistic>``, plus ``analysis/seconds``)."""
     start = time.perf_counter()
     device = device_of(options.get("device"))
@@ -95,9 +107,10 @@ def analyse_run(
         chunk=int(options.get("chunk") or 256),
         ig_steps=int(options.get("ig_steps") or 50),
     )
-    tables = analyse(
-        wrapped, inputs_of(batches, gold, device), chosen_ones, settings, options.get("max_examples"), total
-    )
+    indices = selection(dataset.text_lengths, options.get("max_examples"), settings.seed)
+    batches = batches_of(dataset, indices, int(options.get("batch_size") or 32), gold, device)
+    tables = analyse(wrapped, batches, chosen_ones, settings, total=len(indices))
+    tables = {name: t.sort_values("example", kind="stable").reset_index(drop=True) for name, t in tables.items()}
     summary = summarize(tables, chosen_ones)
     summary["analysis/seconds"] = round(time.perf_counter() - start, 3)
     write(out_dir, tables, summary)
