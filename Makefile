@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
+# The demo is a study (experiments/demo.yaml); a fresh sweep dir per call trains afresh with the current code.
 demo: install
-	$(BIN)/attnbench-demo
+	$(BIN)/attnbench-study demo --out results/demo --sweep-dir logs/demo/multiruns/$$(date +%Y-%m-%d_%H-%M-%S)
 
 # pytest exits 5 when it collected no test: that is a failure too.
 test: install

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from attnbench.report import collect_runs, keep_previous, manifest
+from attnbench.reporting.manifest import keep_previous, manifest
+from attnbench.reporting.records import collect
 
 
 def variant(config: dict[str, Any]) -> str:
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--wall-s", type=float, default=0.0, help="the sweep's wall time, for the MANIFEST")
     parser.add_argument("--command", default="benchmarks/attention_space_sweep.sh", help="for the MANIFEST")
     args = parser.parse_args(argv)
-    records = collect_runs(args.sweep_dir)
+    records = collect([Path(args.sweep_dir)])
     markdown, table_csv = tables(records)
     sys.stdout.write(markdown)
     if args.out:

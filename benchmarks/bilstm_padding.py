@@ -80,11 +80,11 @@ def main() -> None:
     p.add_argument("--hidden-size", type=int, default=128)
     args = p.parse_args()
     torch.manual_seed(0)
-    dm = TextClassificationDataModule(max_length=args.max_length, max_vocab=30000)
+    dm = TextClassificationDataModule.from_schema(max_length=args.max_length, max_vocab=30000)
     dm.setup()
     print(f"device={args.device} threads={torch.get_num_threads()} batch={args.batch_size} "
           f"max_length={args.max_length} hidden={args.hidden_size} batches={args.batches} repeats={args.repeats}")
-    auto = BiLSTMEncoder(128, args.hidden_size)._mode(torch.device(args.device))
+    auto = BiLSTMEncoder(128, hidden_size=args.hidden_size)._mode(torch.device(args.device))
     print(f"encoder.implementation=auto resolves to {auto!r} on {args.device}")
     for bucket in (True, False):
         data = batches(dm, args.batch_size, bucket, args.batches)

@@ -29,7 +29,9 @@ def main() -> None:
     logging.disable(logging.INFO)  # the data summary line would interleave with the figures
 
     def setup(cache_dir: str) -> tuple[float, TextClassificationDataModule]:
-        dm = TextClassificationDataModule(cache_dir=cache_dir, batch_size=args.batch_size, max_length=args.max_length)
+        dm = TextClassificationDataModule.from_schema(
+            cache_dir=cache_dir, batch_size=args.batch_size, max_length=args.max_length
+        )
         t0 = time.perf_counter()
         dm.setup()
         return time.perf_counter() - t0, dm

@@ -81,7 +81,7 @@ if has warn; then
   python3 -W always - <<'EOF'
 import torch
 from attnbench.models.encoders import BiLSTMEncoder
-enc = BiLSTMEncoder(128, 128, implementation="reverse").cuda()
+enc = BiLSTMEncoder(128, hidden_size=128, implementation="reverse").cuda()
 x, lengths = torch.randn(4, 50, 128, device="cuda"), torch.tensor([50, 40, 30, 20], device="cuda")
 mask = torch.arange(50, device="cuda")[None] < lengths[:, None]
 enc(x, lengths, mask).states.sum().backward()

@@ -44,7 +44,7 @@ STUDY = {
 def timed(args: list[str], cwd: Path) -> float:
     started = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "attnbench.study", *args, "--no-wandb"], cwd=cwd, capture_output=True, text=True
+        [sys.executable, "-m", "attnbench.cli.study", *args, "--no-wandb"], cwd=cwd, capture_output=True, text=True
     )
     wall = time.perf_counter() - started
     if proc.returncode != 0:

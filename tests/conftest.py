@@ -114,7 +114,7 @@ def bbc_datamodule():
     """The BBC News data module with the default data config, set up once. Do not mutate."""
     from attnbench.data import TextClassificationDataModule
 
-    dm = TextClassificationDataModule()
+    dm = TextClassificationDataModule.from_schema()
     dm.setup("fit")
     return dm
 

@@ -16,9 +16,9 @@ from attnbench.callbacks import AttentionHeatmaps
 from attnbench.config import validate
 from attnbench.data.batching import TextBatch, collate
 from attnbench.models import KerasConv1DAttention, TextClassifier, count_parameters
-from attnbench.models.aggregators import AttentionPooling, MultiHeadAttentionPooling, structured_penalty
 from attnbench.models.attention import SCORES, Alignment
 from attnbench.models.encoders import EncoderOutput
+from attnbench.models.pooling import AttentionPooling, MultiHeadAttentionPooling, structured_penalty
 
 from .helpers import CONF, compose_config
 
@@ -371,7 +371,7 @@ def tiny_datamodule():
     """BBC News, 24 tokens per text, 500 words, batches of 4: set up once and shared by the variants."""
     from attnbench.data import TextClassificationDataModule
 
-    dm = TextClassificationDataModule(max_length=24, max_vocab=500, batch_size=4, eval_batch_size=4)
+    dm = TextClassificationDataModule.from_schema(max_length=24, max_vocab=500, batch_size=4, eval_batch_size=4)
     dm.setup("fit")
     return dm
 

@@ -19,7 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 from attnbench.baselines import is_classical
 from attnbench.config import ConfigKeyError, validate
 from attnbench.data.batching import collate
-from attnbench.train import build_callbacks, build_loggers, run
+from attnbench.fitters import build_callbacks, build_loggers
+from attnbench.train import run
 
 from .helpers import CONF, compose_config, error_chain
 

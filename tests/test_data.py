@@ -68,7 +68,7 @@ def test_datamodule_split_ids(bbc_datamodule, bbc_corpus) -> None:
 @pytest.fixture(scope="module")
 def small_dm() -> TextClassificationDataModule:
     """Another training seed, a 500-word vocabulary, 16-token sequences; the default split seed."""
-    dm = TextClassificationDataModule(seed=7, max_vocab=500, max_length=16)
+    dm = TextClassificationDataModule.from_schema(seed=7, max_vocab=500, max_length=16)
     dm.setup()
     return dm
 
@@ -76,7 +76,7 @@ def small_dm() -> TextClassificationDataModule:
 def test_training_seed_does_not_change_the_split(bbc_datamodule, small_dm) -> None:
     assert small_dm.seed != bbc_datamodule.seed
     assert small_dm.split_ids == bbc_datamodule.split_ids
-    moved = TextClassificationDataModule(split_seed=bbc_datamodule.split_seed + 1, max_vocab=500)
+    moved = TextClassificationDataModule.from_schema(split_seed=bbc_datamodule.split_seed + 1, max_vocab=500)
     moved.setup()
     assert moved.split_ids["test"] != bbc_datamodule.split_ids["test"]
 
@@ -89,7 +89,7 @@ def words(tokenizer, text: str) -> set[str]:
 
 def test_vocabulary_never_sees_val_or_test_text(bbc_corpus, bbc_datamodule) -> None:
     # min_freq=1 and no size cap: had val/test text been used, every one of its words would be in.
-    dm = TextClassificationDataModule(min_freq=1, max_vocab=10**7)
+    dm = TextClassificationDataModule.from_schema(min_freq=1, max_vocab=10**7)
     dm.setup()
     tok = dm.tokenizer
     index = {doc_id: i for i, doc_id in enumerate(bbc_corpus.ids)}
@@ -160,7 +160,7 @@ def test_truncation_to_max_length(small_dm) -> None:
 def test_state_dict_restores_the_vocabulary(bbc_datamodule) -> None:
     """What eval relies on: a checkpoint's tokenizer and labels replace a freshly fit one."""
     state = bbc_datamodule.state_dict()
-    fresh = TextClassificationDataModule(max_vocab=300)  # would fit a different vocabulary
+    fresh = TextClassificationDataModule.from_schema(max_vocab=300)  # would fit a different vocabulary
     fresh.load_state_dict(state)
     fresh.setup()
     assert fresh.vocab_size == bbc_datamodule.vocab_size
@@ -175,4 +175,4 @@ def test_state_dict_restores_the_vocabulary(bbc_datamodule) -> None:
 )
 def test_invalid_settings_are_rejected(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        TextClassificationDataModule(**kwargs)
+        TextClassificationDataModule.from_schema(**kwargs)

@@ -20,7 +20,7 @@ from .test_sources import make_rows
 
 def cached_dm(data: Path, cache: Path, **kwargs) -> TextClassificationDataModule:
     settings = {"source": "local", "path": str(data), "min_freq": 1, "max_length": 16, "cache_dir": str(cache)}
-    dm = TextClassificationDataModule(**{**settings, **kwargs})
+    dm = TextClassificationDataModule.from_schema(**{**settings, **kwargs})
     dm.setup()
     return dm
 
@@ -69,7 +69,7 @@ from attnbench.data import TextClassificationDataModule
 data, cache, go, out = sys.argv[1:5]
 while not Path(go).exists():  # start both builds at the same moment
     time.sleep(0.01)
-dm = TextClassificationDataModule(source="local", path=data, min_freq=1, max_length=16, cache_dir=cache)
+dm = TextClassificationDataModule.from_schema(source="local", path=data, min_freq=1, max_length=16, cache_dir=cache)
 dm.setup()
 Path(out).write_text(json.dumps({"hit": dm.cache_hit, "tokenizer": dm.tokenizer.to_str(),
                                  "ids": [x.tolist() for x in dm.datasets["train"].ids]}))

@@ -45,7 +45,9 @@ def test_frozen_vectors_stay_fixed_through_training(tmp_path: Path) -> None:
     pd.DataFrame(make_rows()).to_csv(data, index=False)
     vectors = tmp_path / "glove.txt"
     vectors.write_text("match 1 2 3 4\ncode 4 3 2 1\n")
-    dm = TextClassificationDataModule(source="local", path=str(data), min_freq=1, embeddings_path=str(vectors))
+    dm = TextClassificationDataModule.from_schema(
+        source="local", path=str(data), min_freq=1, embeddings_path=str(vectors)
+    )
     dm.setup()
     model = TextClassifier(dm.vocab_size, dm.num_classes, {"name": "conv1d", "filters": 4}, {"name": "none"},
                            {"mode": "max"}, embedding_dim=4, freeze_embeddings=True)

@@ -115,9 +115,9 @@ def test_the_attention_modules_compute_their_scores() -> None:
     learned 256-d query and the 1/√256 scale."""
     import math
 
-    from attnbench.models.aggregators import build_aggregator
     from attnbench.models.attention.additive import AdditiveAttention
     from attnbench.models.attention.scaled_dot import ScaledDotAttention
+    from attnbench.models.pooling import build_aggregator
 
     additive = build_aggregator({"name": "attention", "score": "additive", "query": "learned", "hidden_size": 128},
                                 {"mode": "last"}, 256)

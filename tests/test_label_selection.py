@@ -12,8 +12,8 @@ import torch
 
 from attnbench.config import validate
 from attnbench.data import TextClassificationDataModule
+from attnbench.data.corpus import DataError
 from attnbench.data.filters import word_counts
-from attnbench.data.sources import DataError
 
 # five sentiment grades, as SST-5 names them; each has its own words so every class is learnable
 GRADES = {
@@ -41,7 +41,7 @@ def write_grades(tmp_path: Path, per_class: int = 10, long_every: int = 0) -> Pa
 def dm_for(path: Path, **kwargs) -> TextClassificationDataModule:
     settings = {"source": "local", "path": str(path), "min_freq": 1, "max_length": 64, "batch_size": 4,
                 "val_fraction": 0.2, "test_fraction": 0.2, "cache_dir": None, **kwargs}
-    return TextClassificationDataModule(**settings)
+    return TextClassificationDataModule.from_schema(**settings)
 
 
 def all_labels(dm: TextClassificationDataModule) -> torch.Tensor:
@@ -144,7 +144,7 @@ def test_bad_filters_fail_with_the_key_and_the_available_labels(tmp_path: Path, 
 )
 def test_bad_filter_types_are_rejected_at_construction(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        TextClassificationDataModule(**kwargs)
+        TextClassificationDataModule.from_schema(**kwargs)
 
 
 def test_filters_through_the_config(tmp_path: Path, make_cfg) -> None:

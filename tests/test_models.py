@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from attnbench.models import TextClassifier, count_parameters
-from attnbench.models.aggregators import AttentionPooling, Pooling
 from attnbench.models.attention import AdditiveAttention, masked_softmax
 from attnbench.models.encoders import BiLSTMEncoder, Conv1DEncoder, EncoderOutput, reverse_within_length
+from attnbench.models.pooling import AttentionPooling, Pooling
 
 VOCAB, CLASSES = 50, 5
 

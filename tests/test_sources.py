@@ -12,7 +12,9 @@ import pytest
 import torch
 
 from attnbench.data import TextClassificationDataModule
-from attnbench.data.sources import DataError, SourceUnavailableError
+from attnbench.data.corpus import DataError, SourceUnavailableError
+from attnbench.data.sources.network import reachable
+from attnbench.data.sources.newsgroups import NEWSGROUPS_URL
 from attnbench.data.tokenize import PAD_ID, UNK_ID
 
 WORDS = {
@@ -37,7 +39,7 @@ def make_rows(n_per_class: int = 20, seed: int = 0) -> list[dict]:
 
 def small_dm(path: Path | str, **kwargs) -> TextClassificationDataModule:
     settings = {"source": "local", "path": str(path), "min_freq": 1, "max_length": 16, "batch_size": 8, **kwargs}
-    return TextClassificationDataModule(**settings)
+    return TextClassificationDataModule.from_schema(**settings)
 
 
 def all_batches(dm: TextClassificationDataModule, split: str) -> list:
@@ -141,8 +143,9 @@ def test_hub_source_from_a_local_dataset_folder(tmp_path: Path) -> None:
     folder.mkdir()
     pd.DataFrame(rows[0::2]).to_parquet(folder / "train.parquet")
     pd.DataFrame(rows[1::2]).to_parquet(folder / "test.parquet")
-    dm = TextClassificationDataModule(source="hub", dataset="stanfordnlp/imdb", path=str(folder), min_freq=1,
-                                      splits={"val": None})
+    dm = TextClassificationDataModule.from_schema(
+        source="hub", dataset="stanfordnlp/imdb", path=str(folder), min_freq=1, splits={"val": None}
+    )
     dm.setup()
     assert {k: len(v) for k, v in dm.datasets.items()} == {"train": 27, "val": 3, "test": 30}
     assert dm.label_names == ["food", "sport", "tech"]
@@ -163,17 +166,17 @@ def test_hub_save_to_disk_copy_with_class_labels_and_pairs(tmp_path: Path) -> No
     dd = datasets.DatasetDict({"train": part([0, 1, 2] * 10), "validation": part([0, 1, 2] * 3),
                                "test": part([0, 1, 2, -1] * 3)})
     dd.save_to_disk(str(tmp_path / "snli"))
-    dm = TextClassificationDataModule(source="hub", dataset="stanfordnlp/snli", path=str(tmp_path / "snli"),
-                                      text_column="premise", text_pair_column="hypothesis", min_freq=1)
+    dm = TextClassificationDataModule.from_schema(source="hub", dataset="stanfordnlp/snli", path=str(tmp_path / "snli"),
+                                                  text_column="premise", text_pair_column="hypothesis", min_freq=1)
     dm.setup()
     assert dm.label_names == ["entailment", "neutral", "contradiction"]  # the ClassLabel's names
     assert dm.is_pair and len(dm.datasets["test"]) == 9 and dm.summary["unlabelled_dropped"] == 3
 
-    bad = TextClassificationDataModule(source="hub", path=str(tmp_path / "snli"), text_column="sentence")
+    bad = TextClassificationDataModule.from_schema(source="hub", path=str(tmp_path / "snli"), text_column="sentence")
     with pytest.raises(DataError, match=r"no column 'sentence' \(data.text_column\).*premise, hypothesis, label"):
         bad.setup()
-    bad = TextClassificationDataModule(source="hub", path=str(tmp_path / "snli"), text_column="premise",
-                                       splits={"test": "dev"})
+    bad = TextClassificationDataModule.from_schema(source="hub", path=str(tmp_path / "snli"), text_column="premise",
+                                                   splits={"test": "dev"})
     with pytest.raises(DataError, match=r"no split 'dev' \(data.splits.test\).*'validation'"):
         bad.setup()
 
@@ -185,7 +188,7 @@ def test_hub_without_network_fails_fast_and_says_how_to_use_a_local_copy(env: di
     monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    dm = TextClassificationDataModule(source="hub", dataset="stanfordnlp/imdb")
+    dm = TextClassificationDataModule.from_schema(source="hub", dataset="stanfordnlp/imdb")
     started = time.perf_counter()
     with pytest.raises(SourceUnavailableError, match=r"stanfordnlp/imdb.*cannot be reached.*data.path=DIR"):
         dm.setup()
@@ -193,7 +196,7 @@ def test_hub_without_network_fails_fast_and_says_how_to_use_a_local_copy(env: di
 
 
 def test_hub_local_copy_missing(tmp_path: Path) -> None:
-    dm = TextClassificationDataModule(source="hub", dataset="stanfordnlp/imdb", path=str(tmp_path / "nope"))
+    dm = TextClassificationDataModule.from_schema(source="hub", dataset="stanfordnlp/imdb", path=str(tmp_path / "nope"))
     with pytest.raises(FileNotFoundError, match=r"nope.*save_to_disk"):
         dm.setup()
 
@@ -209,7 +212,9 @@ def test_20newsgroups_from_the_extracted_archive(tmp_path: Path) -> None:
             for i in range(n):
                 body = f"From: a@b.c\nSubject: x\n\n{group.split('.')[1]} words number {i}\n\n-- \nsignature"
                 (folder / str(1000 + i)).write_text(body, encoding="latin1")
-    dm = TextClassificationDataModule(source="20newsgroups", path=str(tmp_path), min_freq=1, val_fraction=0.25)
+    dm = TextClassificationDataModule.from_schema(
+        source="20newsgroups", path=str(tmp_path), min_freq=1, val_fraction=0.25
+    )
     dm.setup()
     assert dm.label_names == ["rec.autos", "sci.space"]
     assert {k: len(v) for k, v in dm.datasets.items()} == {"train": 9, "val": 3, "test": 4}
@@ -218,11 +223,9 @@ def test_20newsgroups_from_the_extracted_archive(tmp_path: Path) -> None:
 
 
 def test_20newsgroups_offline_fails_fast(tmp_path: Path) -> None:
-    from attnbench.data.sources import NEWSGROUPS_URL, _reachable
-
-    if _reachable(NEWSGROUPS_URL) is None:
+    if reachable(NEWSGROUPS_URL) is None:
         pytest.skip("the 20 Newsgroups server is reachable here; this test needs it not to be")
-    dm = TextClassificationDataModule(source="20newsgroups", path=str(tmp_path))
+    dm = TextClassificationDataModule.from_schema(source="20newsgroups", path=str(tmp_path))
     with pytest.raises(SourceUnavailableError, match=r"not in .*fetch_20newsgroups\(data_home=DIR\).*data.path"):
         dm.setup()
 
@@ -259,7 +262,9 @@ def test_pretrained_vectors_coverage_and_values(tmp_path: Path) -> None:
     assert dm.embeddings[PAD_ID].abs().sum() == 0
     assert dm.summary["embedding_coverage"] == pytest.approx(2 / (dm.vocab_size - 2))
     with pytest.raises(FileNotFoundError, match=r"data\.embeddings_path"):
-        TextClassificationDataModule(source="local", path=str(path), embeddings_path=str(tmp_path / "x.txt")).setup()
+        TextClassificationDataModule.from_schema(
+            source="local", path=str(path), embeddings_path=str(tmp_path / "x.txt")
+        ).setup()
 
 
 # ---- bad input -------------------------------------------------------------------------------------
@@ -275,7 +280,7 @@ def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"data.path.*nope.csv"):
         small_dm(tmp_path / "nope.csv").setup()
     with pytest.raises(DataError, match=r"data=local needs data\.path"):
-        TextClassificationDataModule(source="local").setup()
+        TextClassificationDataModule.from_schema(source="local").setup()
 
 
 def test_unknown_format(tmp_path: Path) -> None:
@@ -352,5 +357,5 @@ def test_too_few_examples_to_carve_a_split(tmp_path: Path) -> None:
 )
 def test_invalid_settings(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        TextClassificationDataModule(**kwargs)
+        TextClassificationDataModule.from_schema(**kwargs)
 

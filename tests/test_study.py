@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 from scipy import stats
 
-from attnbench.aggregate import Cell, paired_p_value
-from attnbench.study import StudyError, done_jobs, load_study
+from attnbench.reporting.statistics import Cell, paired_p_value
+from attnbench.studies.runner import done_jobs
+from attnbench.studies.study_file import StudyError, load_study
 
 from .helpers import TINY_OVERRIDES, subprocess_env
 
@@ -61,7 +62,7 @@ def study_command(study_file: Path, base: Path, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "attnbench.study",
+        "attnbench.cli.study",
         str(study_file),
         "--launcher",
         "joblib",
@@ -318,7 +319,7 @@ def test_report_aggregates_an_ad_hoc_multirun(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "attnbench.aggregate",
+            "attnbench.cli.report",
             str(sweep),
             "--out",
             str(tmp_path / "out"),
@@ -345,12 +346,46 @@ def test_report_aggregates_an_ad_hoc_multirun(tmp_path: Path) -> None:
         assert float(acc[label]["mean"]) == pytest.approx(statistics.mean(values), abs=1e-12)
     assert (tmp_path / "out" / "index.html").is_file() and (tmp_path / "out" / "MANIFEST").is_file()
     missing = subprocess.run(
-        [sys.executable, "-m", "attnbench.aggregate", str(tmp_path / "nothing"), "--out", str(tmp_path / "o2")],
+        [sys.executable, "-m", "attnbench.cli.report", str(tmp_path / "nothing"), "--out", str(tmp_path / "o2")],
         capture_output=True,
         text=True,
         env=subprocess_env(tmp_path),
     )
     assert missing.returncode == 2 and "nothing" in missing.stderr
+
+
+def test_demo_is_a_study_with_the_demo_columns(tmp_path: Path) -> None:
+    """`make demo` runs experiments/demo.yaml through the study runner and report. On tiny settings: its
+    table has the demo's columns (test acc, macro-F1, best val acc, train time, epochs, parameters) and
+    earlier results move to .previous/<time>/."""
+    out = tmp_path / "results" / "demo"
+    out.mkdir(parents=True)
+    (out / "table.md").write_text("earlier\n")
+    tiny = [*TINY_OVERRIDES, "encoder.hidden_size=16", "debug=limit", "logger=csv"]
+    proc = subprocess.run(
+        # the overrides follow the study's name (argparse takes positionals before the options)
+        [sys.executable, "-m", "attnbench.cli.study", "demo", *tiny, "--out", str(out), "--sweep-dir",
+         str(tmp_path / "sweep"), "--no-wandb"],
+        cwd=tmp_path,
+        env=subprocess_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=STUDY_TIMEOUT,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    md = (out / "table.md").read_text()
+    assert "| model | test acc | test macro-F1 | best val acc | train time (s) | epochs | parameters | n |" in md
+    assert "BiLSTM (last-state pooling) (baseline)" in md and "BiLSTM + additive attention" in md
+    rows = read_csv(out / "table.csv")
+    for variant in ("plain", "additive"):
+        (record,) = records_of(tmp_path / "sweep", variant).values()
+        cells = {r["metric"]: r for r in rows if r["row"] == variant}
+        assert float(cells["epochs"]["mean"]) == record["epochs"]
+        assert float(cells["params"]["mean"]) == record["params"]
+        assert float(cells["val/acc"]["mean"]) == pytest.approx(record["metrics"]["val/acc"])
+    assert (out / "MANIFEST").read_text().startswith("command: attnbench-study demo ")
+    (earlier,) = (out / ".previous").iterdir()
+    assert (earlier / "table.md").read_text() == "earlier\n"
 
 
 # ---- study files and statistics, no training ---------------------------------------------------------
@@ -386,7 +421,7 @@ def test_bad_study_files_name_the_key(tmp_path: Path, changes: dict[str, Any], m
 
 
 def test_unknown_study_lists_the_available_ones(capsys: pytest.CaptureFixture[str]) -> None:
-    from attnbench.study import main
+    from attnbench.cli.study import main
 
     assert main(["no_such_study"]) == 2
     err = capsys.readouterr().err
@@ -413,7 +448,7 @@ def test_paired_p_value_and_cell_statistics() -> None:
 def test_grid_table_length_plot_and_published_rows(tmp_path: Path) -> None:
     """A study with a grid column and published numbers, aggregated from run records written here
     (the shape train.run writes): cells, significance, the length plot, the published row."""
-    from attnbench.aggregate import write_report
+    from attnbench.reporting.report import write_report
 
     study_file = write_study(
         tmp_path,

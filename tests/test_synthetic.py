@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from attnbench.data import TextClassificationDataModule
-from attnbench.data.sources import DataError
+from attnbench.data.corpus import DataError
 from attnbench.data.synthetic import generate
 
 SMALL = {"num_train": 40, "num_val": 10, "num_test": 10}
@@ -102,8 +102,8 @@ def test_bad_synthetic_settings(cfg: dict, message: str) -> None:
 
 
 def test_datamodule_keeps_each_examples_length() -> None:
-    dm = TextClassificationDataModule(source="synthetic", min_freq=1, max_length=64, batch_size=8,
-                                      synthetic={"task": "needle", "length": [8, 24], **SMALL})
+    dm = TextClassificationDataModule.from_schema(source="synthetic", min_freq=1, max_length=64, batch_size=8,
+                                                  synthetic={"task": "needle", "length": [8, 24], **SMALL})
     dm.setup()
     assert dm.summary["train/by_length"] == {"8": 40, "24": 40}
     assert dm.summary["train/truncated"] == 0

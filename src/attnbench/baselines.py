@@ -27,7 +27,9 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
 
-TARGETS = ("attnbench.baselines.TfidfLogReg",)
+from attnbench.config.schema import TfidfLogRegConfig
+
+TARGETS = (TfidfLogRegConfig._target_,)  # the model configs that name a classical baseline
 
 
 def is_classical(model_cfg: Any) -> bool:
@@ -50,6 +52,10 @@ class Evaluation:
     acc: float
     f1_macro: float
 
+    def metrics(self, split: str) -> dict[str, float]:
+        """As the tasks log them: ``split/acc``, ``split/f1_macro``."""
+        return {f"{split}/acc": self.acc, f"{split}/f1_macro": self.f1_macro}
+
 
 def evaluate(predictions: np.ndarray, labels: np.ndarray, num_classes: int) -> Evaluation:
     preds, target = torch.as_tensor(predictions, dtype=torch.long), torch.as_tensor(labels, dtype=torch.long)
@@ -65,32 +71,39 @@ class TfidfLogReg:
     training documents; ``max_features``: keep the most frequent n-grams (None: all);
     ``sublinear_tf``: 1 + log(tf); ``C``: inverse L2 strength; ``max_iter``: solver iterations;
     ``class_weight``: None or ``balanced``; ``solver``: scikit-learn's (lbfgs: deterministic);
-    ``seed``: ``random_state`` of the solver (used by liblinear/sag/saga).
+    ``seed``: ``random_state`` of the solver (used by liblinear/sag/saga). Defaults: the schema's
+    (:class:`~attnbench.config.schema.TfidfLogRegConfig`).
     """
 
     def __init__(
         self,
-        ngram_range: Sequence[int] = (1, 2),
-        min_df: int | float = 1,
-        max_features: int | None = None,
-        sublinear_tf: bool = True,
-        C: float = 1.0,  # scikit-learn's name
-        max_iter: int = 1000,
-        class_weight: str | None = None,
-        solver: str = "lbfgs",
+        ngram_range: Sequence[int] | None = None,  # None: the schema's
+        min_df: int | float = TfidfLogRegConfig.min_df,
+        max_features: int | None = TfidfLogRegConfig.max_features,
+        sublinear_tf: bool = TfidfLogRegConfig.sublinear_tf,
+        C: float = TfidfLogRegConfig.C,  # scikit-learn's name
+        max_iter: int = TfidfLogRegConfig.max_iter,
+        class_weight: str | None = TfidfLogRegConfig.class_weight,
+        solver: str = TfidfLogRegConfig.solver,
         seed: int = 0,
     ) -> None:
-        ngram_range = tuple(int(n) for n in ngram_range)
+        ngram_range = tuple(int(n) for n in (TfidfLogRegConfig().ngram_range if ngram_range is None else ngram_range))
         if len(ngram_range) != 2 or not 1 <= ngram_range[0] <= ngram_range[1]:
             raise ValueError(f"model.ngram_range={list(ngram_range)} must be [min_n, max_n] with 1 <= min_n <= max_n")
         if class_weight not in (None, "balanced"):
             raise ValueError(f"model.class_weight={class_weight!r}; use null or balanced")
         self.vectorizer = TfidfVectorizer(
-            token_pattern=r"\S+", lowercase=False, ngram_range=ngram_range, min_df=min_df,
-            max_features=max_features, sublinear_tf=sublinear_tf, dtype=np.float64,
+            token_pattern=r"\S+",
+            lowercase=False,
+            ngram_range=ngram_range,
+            min_df=min_df,
+            max_features=max_features,
+            sublinear_tf=sublinear_tf,
+            dtype=np.float64,
         )
-        self.classifier = LogisticRegression(C=C, max_iter=max_iter, class_weight=class_weight, solver=solver,
-                                             random_state=seed)
+        self.classifier = LogisticRegression(
+            C=C, max_iter=max_iter, class_weight=class_weight, solver=solver, random_state=seed
+        )
         self.pair = False
 
     # -- features ------------------------------------------------------------------------------
@@ -123,22 +136,29 @@ class TfidfLogReg:
         return int(self.classifier.coef_.shape[1])
 
 
+def evaluate_split(model: TfidfLogReg, dm: Any, split: str) -> Evaluation:
+    """Predict ``dm``'s ``split`` (val or test) and score the predictions."""
+    ds = dm.datasets[split]
+    return evaluate(model.predict(ds), ds.labels.numpy(), dm.num_classes)
+
+
 def fit_and_evaluate(model: TfidfLogReg, dm: Any, test: bool = True) -> dict[str, Any]:
     """Fit on ``dm``'s train split, evaluate on val (and test): metrics as in ``run.json``, timings,
     the parameter count, and the :class:`Evaluation` of each split (``evaluations``)."""
     t0 = time.perf_counter()
     model.fit(dm.datasets["train"])
-    fit_s = time.perf_counter() - t0
-    metrics: dict[str, float] = {}
+    timings = {"fit_s": time.perf_counter() - t0}
     evaluations: dict[str, Evaluation] = {}
-    timings = {"fit_s": fit_s}
     for split in ("val", "test") if test else ("val",):
         t0 = time.perf_counter()
-        ds = dm.datasets[split]
-        ev = evaluate(model.predict(ds), ds.labels.numpy(), dm.num_classes)
+        evaluations[split] = evaluate_split(model, dm, split)
         if split == "test":
             timings["test_s"] = time.perf_counter() - t0
-        evaluations[split] = ev
-        metrics[f"{split}/acc"], metrics[f"{split}/f1_macro"] = ev.acc, ev.f1_macro
-    return {"metrics": dict(sorted(metrics.items())), "timings": timings, "params": model.num_parameters,
-            "features": model.num_features, "evaluations": evaluations}
+    metrics = {k: v for split, ev in evaluations.items() for k, v in ev.metrics(split).items()}
+    return {
+        "metrics": dict(sorted(metrics.items())),
+        "timings": timings,
+        "params": model.num_parameters,
+        "features": model.num_features,
+        "evaluations": evaluations,
+    }

@@ -10,6 +10,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import WandbLogger
 
+from attnbench.config.runtime import AttentionHeatmapsConfig
+
 log = logging.getLogger(__name__)
 
 
@@ -26,7 +28,11 @@ class AttentionHeatmaps(pl.Callback):
     """
 
     def __init__(
-        self, num_examples: int = 4, max_tokens: int = 150, line_chars: int = 100, dirname: str = "attention_heatmaps"
+        self,
+        num_examples: int = AttentionHeatmapsConfig.num_examples,
+        max_tokens: int = AttentionHeatmapsConfig.max_tokens,
+        line_chars: int = AttentionHeatmapsConfig.line_chars,
+        dirname: str = AttentionHeatmapsConfig.dirname,
     ) -> None:
         super().__init__()
         if num_examples < 0 or max_tokens < 1 or line_chars < 10:
@@ -39,13 +45,19 @@ class AttentionHeatmaps(pl.Callback):
         self.paths = []
 
     def on_test_batch_end(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int,
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
         if batch_idx != 0 or not trainer.is_global_zero or self.num_examples == 0:
             return
-        paths, captions = self.draw_batch(pl_module, batch, trainer.datamodule,
-                                          Path(trainer.default_root_dir) / self.dirname)
+        paths, captions = self.draw_batch(
+            pl_module, batch, trainer.datamodule, Path(trainer.default_root_dir) / self.dirname
+        )
         self.paths += paths
         if not paths:
             return
@@ -102,7 +114,7 @@ class AttentionHeatmaps(pl.Callback):
             peak = max(range(len(weights)), key=weights.__getitem__)
             start = min(max(0, peak - self.max_tokens // 2), len(tokens) - self.max_tokens)
             title += f" (tokens {start + 1}-{start + self.max_tokens} of {len(tokens)}, around the largest weight)"
-        tokens, weights = tokens[start:start + self.max_tokens], weights[start:start + self.max_tokens]
+        tokens, weights = tokens[start : start + self.max_tokens], weights[start : start + self.max_tokens]
         shown = len(tokens)
         top = max(weights[:shown], default=0.0) or 1.0
         # monospace layout: a token of k characters takes k + 1 columns; wrap at line_chars
@@ -123,8 +135,16 @@ class AttentionHeatmaps(pl.Callback):
         ax.axis("off")
         ax.set_title(title, fontsize=9, loc="left")
         for (x, y, text), w in zip(places, weights[:shown], strict=True):
-            ax.text(x, y, text, family="monospace", fontsize=font, va="center", ha="left",
-                    bbox={"facecolor": (0.85, 0.1, 0.1, min(1.0, w / top)), "edgecolor": "none", "pad": 1.0})
+            ax.text(
+                x,
+                y,
+                text,
+                family="monospace",
+                fontsize=font,
+                va="center",
+                ha="left",
+                bbox={"facecolor": (0.85, 0.1, 0.1, min(1.0, w / top)), "edgecolor": "none", "pad": 1.0},
+            )
         fig.savefig(path, dpi=100)
 
 

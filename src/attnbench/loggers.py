@@ -8,6 +8,9 @@ import os
 from pathlib import Path
 
 from pytorch_lightning.loggers import WandbLogger
+from pytorch_lightning.utilities import rank_zero_only
+
+from attnbench.config.runtime import WandbConfig
 
 log = logging.getLogger(__name__)
 
@@ -39,29 +42,36 @@ def resolve_wandb_mode(mode: str) -> str:
 def wandb_logger(
     project: str,
     save_dir: str,
-    mode: str = "auto",
+    mode: str = WandbConfig.mode,
     entity: str | None = None,
     group: str | None = None,
     job_type: str | None = None,
     name: str | None = None,
     tags: list[str] | None = None,
-    log_model: bool = False,
-    init_timeout: float = 60.0,
+    log_model: bool = WandbConfig.log_model,
+    init_timeout: float = WandbConfig.init_timeout,
 ) -> WandbLogger:
     """A ``WandbLogger`` for one job (one W&B run), files under ``save_dir/wandb``.
 
     Online init waits at most ``init_timeout`` seconds, then the run falls back to offline mode so
     a flaky network never stalls a sweep.
     """
-    import wandb
-    from pytorch_lightning.utilities import rank_zero_only
+    import wandb  # here, not at the top: it takes seconds to import and most runs log elsewhere
 
     if rank_zero_only.rank != 0:  # DDP workers: Lightning gives them a no-op experiment
         return WandbLogger(project=project, save_dir=save_dir, log_model=log_model)
     resolved = resolve_wandb_mode(mode)
     Path(save_dir).mkdir(parents=True, exist_ok=True)
-    init = {"project": project, "entity": entity, "group": group, "job_type": job_type, "name": name,
-            "tags": list(tags or []), "dir": save_dir, "reinit": "finish_previous"}
+    init = {
+        "project": project,
+        "entity": entity,
+        "group": group,
+        "job_type": job_type,
+        "name": name,
+        "tags": list(tags or []),
+        "dir": save_dir,
+        "reinit": "finish_previous",
+    }
     if resolved == "online":
         try:
             wandb.init(**init, mode="online", settings=wandb.Settings(init_timeout=init_timeout, silent=True))

@@ -43,7 +43,9 @@ class EncodedTexts(Dataset):
     the two texts' lengths for pairs."""
 
     def __init__(
-        self, ids: Sequence[Sequence[int] | Tensor], labels: Sequence[int],
+        self,
+        ids: Sequence[Sequence[int] | Tensor],
+        labels: Sequence[int],
         pair_ids: Sequence[Sequence[int] | Tensor] | None = None,
     ) -> None:
         self.ids = [torch.as_tensor(x, dtype=torch.long) for x in ids]

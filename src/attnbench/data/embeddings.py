@@ -8,15 +8,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from attnbench.data.sources import DataError
+from attnbench.data.corpus import DataError
 from attnbench.data.tokenize import PAD_ID
 
 log = logging.getLogger(__name__)
 
 
-def load_vectors(path: str | Path, vocab: dict[str, int], lowercase: bool = True, seed: int = 0) -> tuple[
-    torch.Tensor, float
-]:
+def load_vectors(path: str | Path, vocab: dict[str, int], lowercase: bool, seed: int = 0) -> tuple[torch.Tensor, float]:
     """The embedding matrix [V, D] for ``vocab`` (token → id) and the coverage: the share of the
     vocabulary (special tokens aside) found in the file.
 

@@ -8,15 +8,39 @@ They run before splitting, so a source's own splits and the carved ones see the 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from tokenizers import normalizers, pre_tokenizers
 
-from attnbench.data.sources import DataError, TextCorpus
+from attnbench.data.corpus import DataError, TextCorpus
+
+FilterSettings = tuple[list[str] | None, dict[str, str | None] | None, int | None]
 
 
-def subset(corpus: TextCorpus, keep: Sequence[int], labels: Sequence[int] | None = None,
-           label_names: Sequence[str] | None = None) -> TextCorpus:
+def checked_filter_settings(labels: Any, label_map: Any, max_tokens: Any) -> FilterSettings:
+    """``data.labels``, ``data.label_map`` and ``data.max_tokens`` checked (the schema types
+    ``label_map`` as ``Any``, and Python callers pass anything), with names as strings, as the corpus
+    has them."""
+    if max_tokens is not None and (isinstance(max_tokens, bool) or int(max_tokens) != max_tokens or max_tokens < 1):
+        raise ValueError(f"data.max_tokens must be a positive integer or null, got {max_tokens!r}")
+    if labels is not None and (isinstance(labels, str) or not isinstance(labels, list | tuple)):
+        raise ValueError(f"data.labels must be a list of label names or null, got {labels!r}")
+    if label_map is not None and not isinstance(label_map, dict):
+        raise ValueError(f"data.label_map must be a mapping {{source label: new label or null}}, got {label_map!r}")
+    return (
+        [str(name) for name in labels] if labels is not None else None,
+        {str(k): (None if v is None else str(v)) for k, v in label_map.items()} if label_map is not None else None,
+        int(max_tokens) if max_tokens is not None else None,
+    )
+
+
+def subset(
+    corpus: TextCorpus,
+    keep: Sequence[int],
+    labels: Sequence[int] | None = None,
+    label_names: Sequence[str] | None = None,
+) -> TextCorpus:
     """The rows ``keep`` of ``corpus`` (in order), optionally with new labels (one per kept row) and
     label names."""
     keep = list(keep)
@@ -65,8 +89,9 @@ def map_labels(corpus: TextCorpus, label_map: Mapping[str, str | None]) -> tuple
             new_names.append(target)
     if not new_names:
         raise DataError("data.label_map maps every label to null, so no rows are left. Fix: keep some labels.")
-    old_to_new = [None if mapping[name] is None else new_names.index(mapping[name]) for name in available]
-    keep = [i for i, y in enumerate(corpus.labels) if old_to_new[y] is not None]
+    targets = [mapping[name] for name in available]  # by old class id
+    old_to_new = {old: new_names.index(new) for old, new in enumerate(targets) if new is not None}
+    keep = [i for i, y in enumerate(corpus.labels) if y in old_to_new]
     labels = [old_to_new[corpus.labels[i]] for i in keep]
     return subset(corpus, keep, labels, new_names), len(corpus.labels) - len(keep)
 
@@ -77,8 +102,10 @@ def select_labels(corpus: TextCorpus, labels: Sequence[str]) -> tuple[TextCorpus
     wanted = [str(name).strip() for name in labels]
     available = list(corpus.label_names)
     if len(wanted) < 2:
-        raise DataError(f"data.labels={wanted} must list at least two labels (a classifier needs two classes); "
-                        f"available labels: {available}")
+        raise DataError(
+            f"data.labels={wanted} must list at least two labels (a classifier needs two classes); "
+            f"available labels: {available}"
+        )
     duplicated = sorted({n for n in wanted if wanted.count(n) > 1})
     if duplicated:
         raise DataError(f"data.labels lists {duplicated} more than once. Fix: name each label once.")
@@ -98,8 +125,9 @@ def word_counts(texts: Sequence[str]) -> np.ndarray:
     """Word tokens per text as the ``word`` tokenizer splits them (NFKC, then ``\\w+`` words and
     punctuation runs), without a vocabulary, so they can be counted before the tokenizer is fit."""
     norm, pre = normalizers.NFKC(), pre_tokenizers.Whitespace()
-    return np.fromiter((len(pre.pre_tokenize_str(norm.normalize_str(t))) for t in texts), dtype=np.int64,
-                       count=len(texts))
+    return np.fromiter(
+        (len(pre.pre_tokenize_str(norm.normalize_str(t))) for t in texts), dtype=np.int64, count=len(texts)
+    )
 
 
 def drop_long(corpus: TextCorpus, max_tokens: int) -> tuple[TextCorpus, int]:

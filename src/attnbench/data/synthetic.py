@@ -22,20 +22,20 @@ tokenizer and DataModule handle it, and each has exactly ``L`` tokens (``meta['l
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 
-from attnbench.data.sources import DataError, TextCorpus
+from attnbench.config import SyntheticConfig
+from attnbench.data.corpus import DataError, TextCorpus
 
 GENERATOR_VERSION = 1  # bump when generation changes, so cached data built by the old code is not reused
 TASKS = ("needle", "recall", "pair_match", "pair_recall")  # append only: the index seeds the generator
 PAIR_TASKS = ("pair_match", "pair_recall")
 POSITIONS = ("uniform", "middle", "start", "end")
-DEFAULTS: dict[str, Any] = {
-    "task": "needle", "length": 128, "num_train": 1000, "num_val": 200, "num_test": 200, "num_classes": 10,
-    "noise_vocab": 100, "position": "uniform", "num_keys": 512, "query_length": 4,
-}
+# the schema states the defaults; a partial dict (tests, Python callers) is completed from it
+DEFAULTS: dict[str, Any] = asdict(SyntheticConfig())
 SPLIT_SIZES = (("train", "num_train"), ("val", "num_val"), ("test", "num_test"))
 
 
@@ -157,5 +157,12 @@ def generate(cfg: dict[str, Any], seed: int) -> TextCorpus:
                 split.append(name)
                 lengths.append(length)
     label_names = ["absent", "in_order"] if task == "pair_match" else [f"v{k}" for k in range(cfg["num_classes"])]
-    return TextCorpus(texts, labels, label_names, ids, pairs=pairs if task in PAIR_TASKS else None, split=split,
-                      meta={"length": lengths})
+    return TextCorpus(
+        texts,
+        labels,
+        label_names,
+        ids,
+        pairs=pairs if task in PAIR_TASKS else None,
+        split=split,
+        meta={"length": lengths},
+    )

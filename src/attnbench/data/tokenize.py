@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
 PAD, UNK = "<pad>", "<unk>"
@@ -14,17 +16,29 @@ def _normalizer(lowercase: bool) -> normalizers.Normalizer:
     return normalizers.Sequence([normalizers.NFKC()] + ([normalizers.Lowercase()] if lowercase else []))
 
 
-def fit_tokenizer(
-    kind: str, train_texts: list[str], max_vocab: int, min_freq: int, lowercase: bool = True
-) -> Tokenizer:
+def check_tokenizer(kind: str, truncation_side: str) -> None:
+    """Fail at construction, not after the corpus is read, on a tokenizer or truncation side we lack."""
+    if kind not in TOKENIZERS:
+        raise ValueError(f"data.tokenizer={kind!r} is not available; use one of {list(TOKENIZERS)}")
+    if truncation_side not in TRUNCATION_SIDES:
+        raise ValueError(f"data.truncation_side={truncation_side!r}; use one of {list(TRUNCATION_SIDES)}")
+
+
+def fit_tokenizer(kind: str, train_texts: list[str], max_vocab: int, min_freq: int, lowercase: bool) -> Tokenizer:
     """A tokenizer fit on ``train_texts``; both kinds split on ``\\w+`` words and punctuation runs after
-    NFKC (and lowercasing by default), ids 0 and 1 are always ``<pad>`` and ``<unk>``, and
+    NFKC (and lowercasing, if ``lowercase``), ids 0 and 1 are always ``<pad>`` and ``<unk>``, and
     ``max_vocab`` counts them.
 
     ``word``: one id per word (rare words become ``<unk>``); ``bpe``: byte-pair encoding, so rare words
     split into known pieces instead.
     """
-    options = {"vocab_size": max_vocab, "min_frequency": min_freq, "special_tokens": [PAD, UNK], "show_progress": False}
+    options: dict[str, Any] = {
+        "vocab_size": max_vocab,
+        "min_frequency": min_freq,
+        "special_tokens": [PAD, UNK],
+        "show_progress": False,
+    }
+    trainer: trainers.Trainer
     if kind == "word":
         tok, trainer = Tokenizer(models.WordLevel(unk_token=UNK)), trainers.WordLevelTrainer(**options)
     elif kind == "bpe":
@@ -44,7 +58,7 @@ def _checked(tok: Tokenizer) -> Tokenizer:
 
 
 def encode(
-    tok: Tokenizer, texts: list[str], max_length: int, truncation_side: str = "right"
+    tok: Tokenizer, texts: list[str], max_length: int, truncation_side: str
 ) -> tuple[list[list[int]], list[int]]:
     """Token ids per text, truncated to ``max_length`` tokens (``right``: keep the first ones; ``left``:
     keep the last ones; never empty: ``[<unk>]``), and each text's untruncated token count."""

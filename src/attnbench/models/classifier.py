@@ -2,47 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
+from attnbench.config.schema import ModelConfig
 from attnbench.data.batching import TextBatch
-from attnbench.models.aggregators import Aggregate, build_aggregator
 from attnbench.models.encoders import build_encoder
-from attnbench.models.task import ClassificationTask
+from attnbench.models.pooling import Pooled, build_aggregator
+from attnbench.tasks.base import plain
+from attnbench.tasks.classification import ClassificationTask, ClassifierOutput
 
 
-def _plain(x: Any) -> Any:
-    """OmegaConf containers → plain dicts/lists, so checkpoints load with ``weights_only=True``."""
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
+def trim_padding(ids: Tensor, lengths: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """``ids`` and ``mask`` [B, T] cut to the longest sequence of the batch, [B, max(lengths)].
 
-        if isinstance(x, DictConfig | ListConfig):
-            return OmegaConf.to_container(x, resolve=True)
-    except ImportError:  # pragma: no cover
-        pass
-    return x
-
-
-@dataclass
-class ClassifierOutput:
-    """``logits``: [B, C]; ``weights``: attention weights [B, rows, T] or None; ``penalty``: a scalar
-    added to the loss (e.g. the structured self-attention penalty) or None; ``log_prob``: [B], the
-    log-probability of hard-attention positions sampled for REINFORCE, or None; ``weights_over``: the
-    batch field whose tokens ``weights`` index (``ids``, or ``pair_ids`` when a model attends over the
-    second text of a pair)."""
-
-    logits: Tensor
-    weights: Tensor | None = None
-    penalty: Tensor | None = None
-    log_prob: Tensor | None = None
-    weights_over: str = "ids"
+    Padding past every sequence's end cannot change a valid position's value, but it changes the
+    blocking of the sums over T (a weighted sum over keys, a mean): cut, the same batch gives bitwise
+    the same logits however wide it was padded. Batches from the data module are already this wide.
+    """
+    width = max(int(lengths.max()), 1) if lengths.numel() else ids.shape[1]
+    return ids[:, :width], mask[:, :width]
 
 
 class TextClassifier(ClassificationTask):
-    """Sequence classifier. Every constructor argument is a plain value saved in the checkpoint.
+    """Sequence classifier. Every constructor argument is a plain value saved in the checkpoint;
+    defaults are those of the schema (:class:`~attnbench.config.schema.ModelConfig`).
 
     ``encoder``: ``{name: bilstm|conv1d, ...}``; ``attention``: ``{name: none}``, ``{name: attention,
     score, alignment, query, hops, ...}`` or ``{name: multihead, heads, ...}``; ``pooling``: ``{mode}`` (used
@@ -60,17 +44,19 @@ class TextClassifier(ClassificationTask):
         encoder: dict,
         attention: dict,
         pooling: dict,
-        embedding_dim: int = 128,
-        embedding_dropout: float = 0.0,
-        dropout: float = 0.3,
+        embedding_dim: int = ModelConfig.embedding_dim,
+        embedding_dropout: float = ModelConfig.embedding_dropout,
+        dropout: float = ModelConfig.dropout,
         optimizer: dict | None = None,
         scheduler: dict | None = None,
         pair: bool = False,
-        freeze_embeddings: bool = False,
+        freeze_embeddings: bool = ModelConfig.freeze_embeddings,
     ) -> None:
         super().__init__(num_classes)
-        encoder, attention, pooling = _plain(encoder), _plain(attention), _plain(pooling)
-        optimizer, scheduler = _plain(optimizer) or {}, _plain(scheduler) or {"name": "none"}
+        encoder, attention, pooling = plain(encoder), plain(attention), plain(pooling)
+        # saved as given (absent keys take the schema's defaults when the optimizer is built), so
+        # checkpoints keep the hyperparameters they were saved with
+        optimizer, scheduler = plain(optimizer) or {}, plain(scheduler) or {"name": "none"}
         self.save_hyperparameters(
             {
                 "vocab_size": vocab_size, "num_classes": num_classes, "encoder": encoder,
@@ -79,7 +65,7 @@ class TextClassifier(ClassificationTask):
                 "optimizer": optimizer, "scheduler": scheduler, "pair": pair,
                 "freeze_embeddings": freeze_embeddings,
             }
-        )
+        )  # fmt: skip
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
         self.embedding.weight.requires_grad_(not freeze_embeddings)
         self.embedding_dropout = nn.Dropout(embedding_dropout)
@@ -88,9 +74,16 @@ class TextClassifier(ClassificationTask):
         head_in = self.aggregator.output_size * (4 if pair else 1)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(head_in, num_classes))
 
-    def encode(self, ids: Tensor, lengths: Tensor, mask: Tensor) -> Aggregate:
+    def encode(self, ids: Tensor, lengths: Tensor, mask: Tensor) -> Pooled:
+        """One vector per sequence of ``ids`` [B, T]; attention weights [B, rows, T] (zero past each
+        sequence's end), computed on the batch cut to its longest sequence (:func:`trim_padding`)."""
+        width = ids.shape[1]
+        ids, mask = trim_padding(ids, lengths, mask)
         x = self.embedding_dropout(self.embedding(ids))
-        return self.aggregator(self.encoder(x, lengths, mask), mask)
+        pooled = self.aggregator(self.encoder(x, lengths, mask), mask)
+        if pooled.weights is not None and pooled.weights.shape[-1] < width:
+            pooled.weights = nn.functional.pad(pooled.weights, (0, width - pooled.weights.shape[-1]))
+        return pooled
 
     def forward(self, ids: Tensor, lengths: Tensor, mask: Tensor) -> Tensor:
         """Logits [B, num_classes] for ``ids`` [B, T] with ``lengths`` [B] and ``mask`` [B, T]."""
@@ -112,7 +105,3 @@ class TextClassifier(ClassificationTask):
 
 def _sum(a: Tensor | None, b: Tensor | None) -> Tensor | None:
     return b if a is None else a if b is None else a + b
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)

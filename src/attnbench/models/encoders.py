@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from attnbench.config.schema import BiLSTMConfig, Conv1DConfig
 
 
 @dataclass
@@ -56,27 +59,22 @@ class BiLSTMEncoder(nn.Module):
       an H100 with cuDNN (``benchmarks/GPU_CHECKS.md``).
 
     ``final`` is the forward state at the last token concatenated with the backward state at the first.
-    Output dimension: ``2 * hidden_size``.
+    Output dimension: ``2 * hidden_size``. ``options``: the keys of
+    :class:`~attnbench.config.schema.BiLSTMConfig`, each defaulting to the schema's value.
     """
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int = 128,
-        num_layers: int = 1,
-        dropout: float = 0.0,
-        implementation: str = "auto",
-    ) -> None:
+    def __init__(self, input_size: int, **options: Any) -> None:
         super().__init__()
-        if implementation not in ("auto", "packed", "reverse"):
-            raise ValueError(f"encoder.implementation={implementation!r}; use auto, packed or reverse")
-        self.hidden_size, self.num_layers, self.implementation = hidden_size, num_layers, implementation
-        self.dropout = dropout
+        o = BiLSTMConfig(**options)  # the schema's keys and defaults
+        if o.implementation not in ("auto", "packed", "reverse"):
+            raise ValueError(f"encoder.implementation={o.implementation!r}; use auto, packed or reverse")
+        self.hidden_size, self.num_layers, self.implementation = o.hidden_size, o.num_layers, o.implementation
+        self.dropout = o.dropout
         self.lstm = nn.LSTM(
-            input_size, hidden_size, num_layers, batch_first=True, bidirectional=True,
-            dropout=dropout if num_layers > 1 else 0.0,
-        )
-        self.output_size = 2 * hidden_size
+            input_size, o.hidden_size, o.num_layers, batch_first=True, bidirectional=True,
+            dropout=o.dropout if o.num_layers > 1 else 0.0,
+        )  # fmt: skip
+        self.output_size = 2 * o.hidden_size
 
     def _mode(self, device: torch.device) -> str:
         if self.implementation != "auto":
@@ -119,28 +117,23 @@ class Conv1DEncoder(nn.Module):
     'same' pads ``(k - 1) // 2`` zeros on the left and the rest on the right, as Keras does. Inputs
     and outputs are zeroed at padding positions, so a valid position sees exactly the zeros 'same'
     padding would give it, however much padding the batch has. ``final`` is the state at the last
-    valid position. Output dimension: ``filters``.
+    valid position. Output dimension: ``filters``. ``options``: the keys of
+    :class:`~attnbench.config.schema.Conv1DConfig`, each defaulting to the schema's value.
     """
 
-    def __init__(
-        self,
-        input_size: int,
-        filters: int = 128,
-        kernel_size: int = 5,
-        num_layers: int = 1,
-        activation: str = "relu",
-        dropout: float = 0.0,
-    ) -> None:
+    def __init__(self, input_size: int, **options: Any) -> None:
         super().__init__()
+        o = Conv1DConfig(**options)  # the schema's keys and defaults
         acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "linear": nn.Identity}
-        if activation not in acts:
-            raise ValueError(f"encoder.activation={activation!r}; use one of {sorted(acts)}")
+        if o.activation not in acts:
+            raise ValueError(f"encoder.activation={o.activation!r}; use one of {sorted(acts)}")
+        filters, kernel_size, activation = o.filters, o.kernel_size, o.activation
         self.pad = ((kernel_size - 1) // 2, kernel_size - 1 - (kernel_size - 1) // 2)
         self.convs = nn.ModuleList(
-            nn.Conv1d(input_size if i == 0 else filters, filters, kernel_size) for i in range(num_layers)
+            nn.Conv1d(input_size if i == 0 else filters, filters, kernel_size) for i in range(o.num_layers)
         )
         self.act = acts[activation]()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(o.dropout)
         self.output_size = filters
 
     def forward(self, x: Tensor, lengths: Tensor, mask: Tensor) -> EncoderOutput:

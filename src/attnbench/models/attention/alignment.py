@@ -3,7 +3,7 @@
 * ``soft``: global softmax over the valid keys (Bahdanau; Luong's "global").
 * ``local_m``: softmax inside the window [p − D, p + D] around a given aligned position p
   (Luong et al. 2015, local-monotonic). The aggregator chooses p per query kind (see
-  :mod:`attnbench.models.aggregators`); without positions, query t aligns to key t.
+  :mod:`attnbench.models.pooling`); without positions, query t aligns to key t.
 * ``local_p``: Luong's local-predictive: p = (L − 1)·sigmoid(v_pᵀ tanh(W_p q)) for a sequence of
   L valid keys, softmax inside [p − D, p + D], times a Gaussian exp(−(s − p)² / 2σ²) with σ = D/2.
   As in the paper the Gaussian is not renormalised, so a row sums to at most 1; p gets its gradient
@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+
+from attnbench.config.schema import AttentionConfig
 
 
 def masked_softmax(scores: Tensor, mask: Tensor | None) -> Tensor:
@@ -63,12 +65,12 @@ class Alignment(nn.Module):
 
     def __init__(
         self,
-        kind: str = "soft",
+        kind: str = AttentionConfig.alignment,
         query_dim: int = 0,
-        hidden_size: int = 128,
-        window: int = 10,
-        hard_estimator: str = "gumbel",
-        temperature: float = 1.0,
+        hidden_size: int = AttentionConfig.hidden_size,
+        window: int = AttentionConfig.window,
+        hard_estimator: str = AttentionConfig.hard_estimator,
+        temperature: float = AttentionConfig.temperature,
     ) -> None:
         super().__init__()
         if kind not in ALIGNMENTS:
@@ -81,8 +83,9 @@ class Alignment(nn.Module):
         if kind == "local_p":
             if query_dim < 1:
                 raise ValueError("local_p needs the query dimension to predict the aligned position")
-            self.predict = nn.Sequential(nn.Linear(query_dim, hidden_size, bias=False), nn.Tanh(),
-                                         nn.Linear(hidden_size, 1, bias=False))
+            self.predict = nn.Sequential(
+                nn.Linear(query_dim, hidden_size, bias=False), nn.Tanh(), nn.Linear(hidden_size, 1, bias=False)
+            )
 
     def extra_repr(self) -> str:
         return f"kind={self.kind!r}, window={self.window}, hard_estimator={self.hard_estimator!r}"

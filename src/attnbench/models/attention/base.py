@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import torch
 from torch import Tensor, nn
 
 from attnbench.models.attention.alignment import Alignment, masked_softmax
@@ -31,14 +32,29 @@ class Attention(nn.Module):
     ``alignment`` (default: soft) turns scores into weights; ``positions`` are the aligned positions
     that ``local_m`` centres its windows on.
 
-    ``same_dims``: the score needs ``query_dim == key_dim`` (dot products of q and k).
+    The base owns what several scores share, as Keras's base attention layer does: the check that
+    ``query_dim == key_dim`` for a score that takes dot products of q and k (``same_dims``), and
+    ``use_scale``, a learned scalar ``scale`` (initially 1) that a score applies with :meth:`scaled`
+    (None without ``use_scale``). A score offers ``use_scale`` when its constructor takes it.
     """
 
     same_dims: ClassVar[bool] = False
+    name: ClassVar[str] = ""  # the score's ``attention.score`` name, for error messages
 
-    def __init__(self, alignment: Alignment | None = None) -> None:
+    def __init__(
+        self, alignment: Alignment | None = None, *, query_dim: int = 0, key_dim: int = 0, use_scale: bool = False
+    ) -> None:
         super().__init__()
+        if self.same_dims and query_dim != key_dim:
+            raise ValueError(
+                f"attention.score={self.name!r} needs query and keys of one size, got {query_dim} and {key_dim}"
+            )
         self.alignment = alignment if alignment is not None else Alignment("soft")
+        self.scale = nn.Parameter(torch.ones(())) if use_scale else None
+
+    def scaled(self, scores: Tensor) -> Tensor:
+        """``scores`` times the learned scale (``use_scale``), or as they are."""
+        return scores if self.scale is None else scores * self.scale
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:  # [B, Tq, Tk]
         raise NotImplementedError
@@ -54,8 +70,3 @@ class Attention(nn.Module):
         aligned = self.alignment(self.score(query, keys), query, mask, positions)
         context = aligned.weights @ (keys if values is None else values)
         return AttentionOutput(context, aligned.weights, aligned.log_prob, aligned.centres)
-
-
-def check_same_dims(name: str, query_dim: int, key_dim: int) -> None:
-    if query_dim != key_dim:
-        raise ValueError(f"attention.score={name!r} needs query and keys of one size, got {query_dim} and {key_dim}")

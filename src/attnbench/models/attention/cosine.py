@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
-from attnbench.models.attention.alignment import Alignment
-from attnbench.models.attention.base import Attention, check_same_dims
+from attnbench.models.attention.base import Attention
 
 
 class CosineAttention(Attention):
     """Cosine similarity scores lie in [-1, 1], so a softmax over them is nearly flat; ``use_scale``
-    learns Graves's key strength β (initially 1). Zero vectors (e.g. padding) score 0."""
+    learns Graves's key strength β (initially 1), which the base creates. Zero vectors (e.g. padding)
+    score 0. Constructed as the base is: ``CosineAttention(alignment, query_dim=, key_dim=, use_scale=)``."""
 
     same_dims = True
-
-    def __init__(
-        self, query_dim: int, key_dim: int, use_scale: bool = False, alignment: Alignment | None = None
-    ) -> None:
-        super().__init__(alignment)
-        check_same_dims("cosine", query_dim, key_dim)
-        self.scale = nn.Parameter(torch.ones(())) if use_scale else None
+    name = "cosine"
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
         normalize = nn.functional.normalize
         scores = normalize(query, dim=-1, eps=1e-8) @ normalize(keys, dim=-1, eps=1e-8).transpose(1, 2)
-        return scores if self.scale is None else scores * self.scale
+        return self.scaled(scores)

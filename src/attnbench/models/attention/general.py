@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from attnbench.models.attention.alignment import Alignment
@@ -15,10 +14,8 @@ class GeneralAttention(Attention):
     def __init__(
         self, query_dim: int, key_dim: int, use_scale: bool = False, alignment: Alignment | None = None
     ) -> None:
-        super().__init__(alignment)
+        super().__init__(alignment, query_dim=query_dim, key_dim=key_dim, use_scale=use_scale)
         self.w = nn.Linear(key_dim, query_dim, bias=False)  # W k
-        self.scale = nn.Parameter(torch.ones(())) if use_scale else None
 
     def score(self, query: Tensor, keys: Tensor) -> Tensor:
-        scores = query @ self.w(keys).transpose(1, 2)
-        return scores if self.scale is None else scores * self.scale
+        return self.scaled(query @ self.w(keys).transpose(1, 2))

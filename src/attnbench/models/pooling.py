@@ -1,4 +1,5 @@
-"""Aggregators turn encoder states [B, T, D] into one vector per sequence [B, D_out].
+"""Pooling layers turn encoder states [B, T, D] into one vector per sequence [B, D_out]: the classifier's
+aggregator.
 
 ``Pooling`` (last / mean / max, mask-aware) is the no-attention baseline. ``AttentionPooling`` is the
 attention space: any score × alignment × query (``attention.score/alignment/query``);
@@ -24,17 +25,19 @@ from __future__ import annotations
 
 import inspect
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from attnbench.config.schema import AttentionConfig, MultiHeadConfig, PoolingConfig
 from attnbench.models.attention import SCORES, Alignment, masked_softmax
 from attnbench.models.encoders import EncoderOutput
 
 
 @dataclass
-class Aggregate:
+class Pooled:
     """``vector``: [B, D_out]; ``weights``: [B, rows, T] attention weights (a row per hop, or per head
     and hop), or None for pooling; ``penalty``: a scalar loss term (Lin et al. 2017) or None;
     ``log_prob``: [B], the log-probability of hard positions sampled for REINFORCE, or None."""
@@ -48,22 +51,22 @@ class Aggregate:
 class Pooling(nn.Module):
     """``last``: the encoder's final state; ``mean``/``max``: over valid positions only."""
 
-    def __init__(self, input_size: int, mode: str = "last") -> None:
+    def __init__(self, input_size: int, mode: str = PoolingConfig.mode) -> None:
         super().__init__()
         if mode not in ("last", "mean", "max"):
             raise ValueError(f"pooling.mode={mode!r}; use last, mean or max")
         self.mode = mode
         self.output_size = input_size
 
-    def forward(self, enc: EncoderOutput, mask: Tensor) -> Aggregate:
+    def forward(self, enc: EncoderOutput, mask: Tensor) -> Pooled:
         if self.mode == "last":
-            return Aggregate(enc.final)
+            return Pooled(enc.final)
         m = mask[..., None]
         if self.mode == "mean":
             total = (enc.states * m.to(enc.states.dtype)).sum(1)
-            return Aggregate(total / m.sum(1).clamp(min=1).to(total.dtype))
+            return Pooled(total / m.sum(1).clamp(min=1).to(total.dtype))
         filled = enc.states.masked_fill(~m, torch.finfo(enc.states.dtype).min)
-        return Aggregate(torch.where(m.any(1), filled.max(1).values, torch.zeros_like(filled[:, 0])))
+        return Pooled(torch.where(m.any(1), filled.max(1).values, torch.zeros_like(filled[:, 0])))
 
 
 QUERIES = ("learned", "last", "self")
@@ -109,9 +112,34 @@ def queries(kind: str, learned: Tensor | None, enc: EncoderOutput) -> Tensor:
     return enc.final[:, None, :] if kind == "last" else enc.states
 
 
+def score_options(o: AttentionConfig) -> dict[str, Any]:
+    """The settings of ``o`` that the class of ``o.score`` takes (``hidden_size``, ``use_scale``, ...). A
+    Keras option set away from its default for a score that ignores it is an error, not a silent no-op;
+    ``location`` needs ``max_positions``."""
+    accepted = inspect.signature(SCORES[o.score]).parameters
+    for key in ("use_scale", "score_mode"):
+        if getattr(o, key) != getattr(AttentionConfig, key) and key not in accepted:
+            users = [n for n, c in SCORES.items() if key in inspect.signature(c).parameters]
+            raise ValueError(
+                f"attention.{key}={getattr(o, key)!r} does not apply to attention.score={o.score!r}; "
+                f"it applies to {users}"
+            )
+    if "max_positions" in accepted and o.max_positions is None:
+        raise ValueError(f"attention.score={o.score!r} needs attention.max_positions (at least data.max_length)")
+    # attention.alignment names the Alignment module the score is given, not one of its settings
+    return {f.name: getattr(o, f.name) for f in fields(o) if f.name in accepted and f.name != "alignment"}
+
+
+def learned_queries(kind: str, hops: int, size: int) -> nn.Parameter | None:
+    """``hops`` learned query vectors [hops, size] for ``query=learned`` (None for the other kinds)."""
+    return nn.Parameter(torch.randn(hops, size) / math.sqrt(size)) if kind == "learned" else None
+
+
 class AttentionPooling(nn.Module):
     """One score function (``score``) with one alignment over the encoder states, for one query kind.
 
+    ``options``: the keys of :class:`~attnbench.config.schema.AttentionConfig` (the schema), each
+    defaulting to the schema's value.
     ``hidden_size``: additive's hidden layer, local_p's predictor, and the size of learned queries
     for scores that do not need ``query_dim == key_dim`` (dot, scaled_dot and cosine do).
     ``penalty``: weight of the structured self-attention penalty (``query=learned`` only).
@@ -121,49 +149,24 @@ class AttentionPooling(nn.Module):
     Output size: ``hops * D`` for learned queries, ``D`` otherwise.
     """
 
-    def __init__(
-        self,
-        input_size: int,
-        score: str = "additive",
-        alignment: str = "soft",
-        query: str = "learned",
-        hidden_size: int = 128,
-        hops: int = 1,
-        penalty: float = 0.0,
-        use_scale: bool = False,
-        score_mode: str = "dot",
-        window: int = 10,
-        hard_estimator: str = "gumbel",
-        temperature: float = 1.0,
-        max_positions: int = 512,
-    ) -> None:
+    def __init__(self, input_size: int, **options: Any) -> None:
         super().__init__()
-        if score not in SCORES:
-            raise ValueError(f"attention.score={score!r} is not available; available: {sorted(SCORES)}")
-        check_query(query, hops)
-        if penalty and query != "learned":
-            raise ValueError(f"attention.penalty={penalty} needs attention.query=learned (it penalises the hops)")
-        self.kind, self.hops, self.penalty = query, hops, penalty
-        cls = SCORES[score]
-        query_dim = input_size if cls.same_dims or query != "learned" else hidden_size
-        if query == "learned":  # created first: the seeded initialisation of the additive default stays put
-            self.query = nn.Parameter(torch.randn(hops, query_dim) / math.sqrt(query_dim))
-        else:
-            self.register_parameter("query", None)
-        align = Alignment(alignment, query_dim, hidden_size, window, hard_estimator, temperature)
-        options = {"hidden_size": hidden_size, "use_scale": use_scale, "score_mode": score_mode,
-                   "max_positions": max_positions}
-        accepted = inspect.signature(cls).parameters
-        for key, default in (("use_scale", False), ("score_mode", "dot")):
-            if options[key] != default and key not in accepted:
-                users = [n for n, c in SCORES.items() if key in inspect.signature(c).parameters]
-                raise ValueError(f"attention.{key}={options[key]!r} does not apply to attention.score={score!r}; "
-                                 f"it applies to {users}")
-        kwargs = {k: v for k, v in options.items() if k in accepted}
-        self.attention = cls(query_dim=query_dim, key_dim=input_size, alignment=align, **kwargs)
-        self.output_size = (hops if query == "learned" else 1) * input_size
+        # the schema's default max_positions interpolates data.max_length, which only a composed config has
+        o = AttentionConfig(**{"max_positions": None, **options})
+        if o.score not in SCORES:
+            raise ValueError(f"attention.score={o.score!r} is not available; available: {sorted(SCORES)}")
+        check_query(o.query, o.hops)
+        if o.penalty and o.query != "learned":
+            raise ValueError(f"attention.penalty={o.penalty} needs attention.query=learned (it penalises the hops)")
+        self.kind, self.hops, self.penalty = o.query, o.hops, o.penalty
+        cls = SCORES[o.score]
+        query_dim = input_size if cls.same_dims or o.query != "learned" else o.hidden_size
+        self.query = learned_queries(o.query, o.hops, query_dim)  # first: the seeded initialisation stays put
+        align = Alignment(o.alignment, query_dim, o.hidden_size, o.window, o.hard_estimator, o.temperature)
+        self.attention = cls(query_dim=query_dim, key_dim=input_size, alignment=align, **score_options(o))
+        self.output_size = (o.hops if o.query == "learned" else 1) * input_size
 
-    def forward(self, enc: EncoderOutput, mask: Tensor) -> Aggregate:
+    def forward(self, enc: EncoderOutput, mask: Tensor) -> Pooled:
         query = queries(self.kind, self.query, enc)
         out = self.attention(query, enc.states, mask=mask, positions=local_m_positions(self.kind, self.hops, mask))
         log_prob = None
@@ -176,12 +179,13 @@ class AttentionPooling(nn.Module):
             if out.log_prob is not None:
                 log_prob = out.log_prob.sum(-1)
         penalty = self.penalty * structured_penalty(out.weights) if self.penalty else None
-        return Aggregate(vector, weights, penalty, log_prob)
+        return Pooled(vector, weights, penalty, log_prob)
 
 
 class MultiHeadAttentionPooling(nn.Module):
     """Scaled dot-product attention over ``heads`` heads (Vaswani et al. 2017), computed by
-    ``torch.nn.functional.scaled_dot_product_attention``.
+    ``torch.nn.functional.scaled_dot_product_attention``. ``options``: the keys of
+    :class:`~attnbench.config.schema.MultiHeadConfig`, each defaulting to the schema's value.
 
     Queries, keys and values are projected to ``hidden_size`` (split into ``heads`` heads), the
     heads' contexts concatenated and projected again, as in ``nn.MultiheadAttention``. ``query``
@@ -192,35 +196,24 @@ class MultiHeadAttentionPooling(nn.Module):
     Output size: ``hops * hidden_size`` for learned queries, ``hidden_size`` otherwise.
     """
 
-    def __init__(
-        self,
-        input_size: int,
-        heads: int = 4,
-        hidden_size: int = 128,
-        query: str = "learned",
-        hops: int = 1,
-        need_weights: bool = True,
-        average_attn_weights: bool = True,
-        dropout: float = 0.0,
-    ) -> None:
+    def __init__(self, input_size: int, **options: Any) -> None:
         super().__init__()
-        check_query(query, hops)
-        if heads < 1 or hidden_size % heads:
-            raise ValueError(f"attention.heads={heads} must divide attention.hidden_size={hidden_size}")
-        self.kind, self.heads, self.hops, self.dropout = query, heads, hops, dropout
-        self.need_weights, self.average_attn_weights = need_weights, average_attn_weights
-        if query == "learned":
-            self.query = nn.Parameter(torch.randn(hops, input_size) / math.sqrt(input_size))
-        else:
-            self.register_parameter("query", None)
+        o = MultiHeadConfig(**options)
+        check_query(o.query, o.hops)
+        if o.heads < 1 or o.hidden_size % o.heads:
+            raise ValueError(f"attention.heads={o.heads} must divide attention.hidden_size={o.hidden_size}")
+        self.kind, self.heads, self.hops, self.dropout = o.query, o.heads, o.hops, o.dropout
+        self.need_weights, self.average_attn_weights = o.need_weights, o.average_attn_weights
+        self.query = learned_queries(o.query, o.hops, input_size)
+        hidden_size = o.hidden_size
         self.q_proj, self.k_proj, self.v_proj = (nn.Linear(input_size, hidden_size) for _ in range(3))
         self.out_proj = nn.Linear(hidden_size, hidden_size)
-        self.output_size = (hops if query == "learned" else 1) * hidden_size
+        self.output_size = (o.hops if o.query == "learned" else 1) * hidden_size
 
     def _split(self, x: Tensor) -> Tensor:  # [B, T, H] → [B, heads, T, H / heads]
         return x.view(x.shape[0], x.shape[1], self.heads, -1).transpose(1, 2)
 
-    def forward(self, enc: EncoderOutput, mask: Tensor) -> Aggregate:
+    def forward(self, enc: EncoderOutput, mask: Tensor) -> Pooled:
         q = self._split(self.q_proj(queries(self.kind, self.query, enc)))
         k, v = self._split(self.k_proj(enc.states)), self._split(self.v_proj(enc.states))
         has_key = mask.any(-1)  # [B]
@@ -245,7 +238,7 @@ class MultiHeadAttentionPooling(nn.Module):
             vector = context.flatten(1)
             if weights is not None:
                 weights = weights.mean(1) if self.average_attn_weights else weights.flatten(1, 2)
-        return Aggregate(vector, weights)
+        return Pooled(vector, weights)
 
 
 def build_aggregator(attention: dict, pooling: dict, input_size: int) -> nn.Module:

@@ -1,4 +1,4 @@
-"""The seed's Keras example (the ``tf.keras.layers.Attention`` documentation), reproduced in PyTorch:
+"""The original Keras example (the ``tf.keras.layers.Attention`` documentation), reproduced in PyTorch:
 
     token_embedding = Embedding(input_dim=1000, output_dim=64)            # shared
     cnn_layer = Conv1D(filters=100, kernel_size=4, padding='same')        # shared
@@ -24,12 +24,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from attnbench.config.schema import KerasConv1DModelConfig
 from attnbench.data.batching import TextBatch
-from attnbench.models.aggregators import masked_mean
 from attnbench.models.attention import DotAttention
-from attnbench.models.classifier import ClassifierOutput, _plain
 from attnbench.models.encoders import Conv1DEncoder
-from attnbench.models.task import ClassificationTask
+from attnbench.models.pooling import masked_mean
+from attnbench.tasks.base import plain
+from attnbench.tasks.classification import ClassificationTask, ClassifierOutput
 
 
 class KerasConv1DAttention(ClassificationTask):
@@ -37,7 +38,8 @@ class KerasConv1DAttention(ClassificationTask):
 
     ``activation``: the Conv1D's (Keras's default is none: ``linear``); ``use_scale``/``score_mode``:
     those of Keras ``Attention``; the head is ``Dropout(dropout)`` + ``Dense(num_classes)``.
-    Every constructor argument is a plain value saved in the checkpoint. ``pair`` records that the
+    Every constructor argument is a plain value saved in the checkpoint; defaults are the schema's
+    (:class:`~attnbench.config.schema.KerasConv1DModelConfig`). ``pair`` records that the
     data are text pairs (set by the data module); each batch says itself whether it carries a value text.
     """
 
@@ -45,24 +47,32 @@ class KerasConv1DAttention(ClassificationTask):
         self,
         vocab_size: int,
         num_classes: int,
-        embedding_dim: int = 64,
-        filters: int = 100,
-        kernel_size: int = 4,
-        activation: str = "linear",
-        use_scale: bool = False,
-        score_mode: str = "dot",
-        dropout: float = 0.0,
+        embedding_dim: int = KerasConv1DModelConfig.embedding_dim,
+        filters: int = KerasConv1DModelConfig.filters,
+        kernel_size: int = KerasConv1DModelConfig.kernel_size,
+        activation: str = KerasConv1DModelConfig.activation,
+        use_scale: bool = KerasConv1DModelConfig.use_scale,
+        score_mode: str = KerasConv1DModelConfig.score_mode,
+        dropout: float = KerasConv1DModelConfig.dropout,
         optimizer: dict | None = None,
         scheduler: dict | None = None,
         pair: bool = False,
     ) -> None:
         super().__init__(num_classes)
-        optimizer, scheduler = _plain(optimizer) or {}, _plain(scheduler) or {"name": "none"}
+        optimizer, scheduler = plain(optimizer) or {}, plain(scheduler) or {"name": "none"}
         self.save_hyperparameters(
             {
-                "vocab_size": vocab_size, "num_classes": num_classes, "embedding_dim": embedding_dim,
-                "filters": filters, "kernel_size": kernel_size, "activation": activation, "use_scale": use_scale,
-                "score_mode": score_mode, "dropout": dropout, "optimizer": optimizer, "scheduler": scheduler,
+                "vocab_size": vocab_size,
+                "num_classes": num_classes,
+                "embedding_dim": embedding_dim,
+                "filters": filters,
+                "kernel_size": kernel_size,
+                "activation": activation,
+                "use_scale": use_scale,
+                "score_mode": score_mode,
+                "dropout": dropout,
+                "optimizer": optimizer,
+                "scheduler": scheduler,
                 "pair": pair,
             }
         )
@@ -75,8 +85,13 @@ class KerasConv1DAttention(ClassificationTask):
         return self.cnn(self.embedding(ids), lengths, mask).states  # [B, T, filters]
 
     def attend(
-        self, ids: Tensor, lengths: Tensor, mask: Tensor,
-        value_ids: Tensor | None = None, value_lengths: Tensor | None = None, value_mask: Tensor | None = None,
+        self,
+        ids: Tensor,
+        lengths: Tensor,
+        mask: Tensor,
+        value_ids: Tensor | None = None,
+        value_lengths: Tensor | None = None,
+        value_mask: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Logits [B, C] and the weights [B, 1, Tv] each value token gets, averaged over valid queries
         (the weights of the averaged attention output). Query ``ids`` [B, Tq]; values default to it."""
@@ -96,8 +111,9 @@ class KerasConv1DAttention(ClassificationTask):
 
     def run_batch(self, batch: TextBatch) -> ClassifierOutput:
         if batch.is_pair:
-            logits, weights = self.attend(batch.ids, batch.lengths, batch.mask,
-                                          batch.pair_ids, batch.pair_lengths, batch.pair_mask)
+            logits, weights = self.attend(
+                batch.ids, batch.lengths, batch.mask, batch.pair_ids, batch.pair_lengths, batch.pair_mask
+            )
             return ClassifierOutput(logits, weights, weights_over="pair_ids")
         logits, weights = self.attend(batch.ids, batch.lengths, batch.mask)
         return ClassifierOutput(logits, weights)

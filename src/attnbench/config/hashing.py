@@ -1,0 +1,67 @@
+"""The config hash: two runs with the same hash compute the same thing (study resume, ``skip_completed``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+# Keys that do not change what a run computes: left out of the config hash (``config_hash``), so a
+# study re-run on another machine, with other paths, loggers, thread counts or labels, still matches.
+HASH_EXCLUDED = (
+    "paths",
+    "logger",
+    "hydra",
+    "torch_threads",
+    "skip_completed",
+    "study",
+    "resume",
+    "tags",
+    "task_name",
+    "data.cache_dir",
+    "data.num_workers",
+    "callbacks.model_checkpoint.dirpath",
+    "callbacks.rich_progress_bar",
+    "callbacks.lr_monitor",
+    "callbacks.attention_heatmaps",
+    "trainer.enable_model_summary",
+)
+
+
+# Settings added after runs were recorded, at the value that reproduces those runs: left out of the hash
+# like unset (null) settings, so adding an option to the code keeps earlier study runs valid.
+HASH_DEFAULTS = {"model.optimizer.name": "adamw"}
+
+
+def _drop_unset(node: Any, prefix: str = "") -> Any:
+    if isinstance(node, dict):
+        return {
+            k: _drop_unset(v, f"{prefix}{k}.")
+            for k, v in node.items()
+            if v is not None and HASH_DEFAULTS.get(f"{prefix}{k}", object()) != v
+        }
+    return node
+
+
+def config_hash(cfg: DictConfig | dict[str, Any]) -> str:
+    """sha256 (16 hex digits) of the resolved configuration without :data:`HASH_EXCLUDED` keys, unset
+    (null) settings and :data:`HASH_DEFAULTS`: two runs with the same hash compute the same thing. Works
+    on a composed config outside a Hydra run and on the resolved ``config`` of a ``run.json``."""
+    node = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False) if isinstance(cfg, DictConfig) else cfg)
+    # gone before resolving: they may interpolate Hydra's runtime (the W&B run name, the study's job name)
+    for key in ("hydra", "logger", "study"):
+        node.pop(key, None)
+    if isinstance(node.get("paths"), DictConfig):  # ${hydra:runtime.output_dir} outside a Hydra run
+        node.paths.output_dir = "<output_dir>"
+    resolved = OmegaConf.to_container(node, resolve=True)
+    for dotted in HASH_EXCLUDED:
+        *parents, leaf = dotted.split(".")
+        parent = resolved
+        for p in parents:
+            parent = parent.get(p) if isinstance(parent, dict) else None
+        if isinstance(parent, dict):
+            parent.pop(leaf, None)
+    resolved = _drop_unset(resolved)
+    return hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:16]

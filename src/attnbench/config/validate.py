@@ -1,0 +1,100 @@
+"""Checks of a composed config that Hydra lets through: ``+key=value`` opens the schemas, and targets,
+the Trainer and the optimizer registry accept only their own arguments."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import fields
+
+from hydra.utils import get_object
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from attnbench.config.schema import OPTIMIZERS, SCHEMAS, RunConfig
+
+SCHEMA_CHECKED_GROUPS = ("data", "encoder", "attention", "pooling", "model", "paths")
+
+
+class ConfigKeyError(ValueError):
+    """A key that no schema or target accepts (typically added with ``+key=value``)."""
+
+
+def _option_schema(group: str, node: DictConfig) -> type | None:
+    options = SCHEMAS.get(group, {})
+    if group == "encoder":
+        return options.get(node.get("name"))
+    if group == "attention":
+        return options.get(node.get("name"), options["attention"])
+    if group == "model":  # by target; an unknown target is checked by instantiation
+        return next((o for o in options.values() if o._target_ == node.get("_target_")), None)
+    if group in ("data", "pooling", "paths"):
+        return next(iter(options.values()))
+    return None
+
+
+def _check_schema(group: str, node: DictConfig) -> None:
+    """The group's keys against the schema of its option (merging raises on an unknown key or type)."""
+    schema = _option_schema(group, node)
+    if schema is None:
+        return
+    try:
+        OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.to_container(node, resolve=False))
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None) or getattr(err, "key", None) or "?"
+        raise ConfigKeyError(
+            f"config key '{group}.{key}' is not valid for {schema.__name__}: {str(err).splitlines()[0]}. "
+            f"Accepted keys: {', '.join(f.name for f in fields(schema))}"
+        ) from None
+
+
+def _check_target_keys(path: str, node: DictConfig) -> None:
+    """Every key of a ``_target_`` node must be a parameter of the target (unless it takes ``**kwargs``)."""
+    target = get_object(node._target_)
+    params = inspect.signature(target).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    for key in node:
+        if not str(key).startswith("_") and key not in params:
+            raise ConfigKeyError(
+                f"config key '{path}.{key}' is not an argument of {node._target_}; "
+                f"accepted: {', '.join(k for k in params if k != 'self')}"
+            )
+
+
+def _check_optimizer(model: object) -> None:
+    optimizer = model.get("optimizer") if isinstance(model, DictConfig) else None
+    if isinstance(optimizer, DictConfig) and optimizer.get("name") is not None and optimizer.name not in OPTIMIZERS:
+        raise ConfigKeyError(f"model.optimizer.name={optimizer.name!r} is unknown; use one of {sorted(OPTIMIZERS)}")
+
+
+def _check_trainer(trainer: object) -> None:
+    if not isinstance(trainer, DictConfig):
+        return
+    # imported here, not at the top: studies and reports hash configs without paying Lightning's import time
+    import pytorch_lightning as pl
+
+    params = inspect.signature(pl.Trainer.__init__).parameters
+    for key in trainer:
+        if key not in params:
+            raise ConfigKeyError(f"config key 'trainer.{key}' is not a pytorch_lightning.Trainer argument")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check keys that Hydra lets through (``+key=value`` opens the schemas) before anything runs.
+
+    Raises :class:`ConfigKeyError` naming the unknown key and what is accepted there.
+    """
+    allowed = {f.name for f in fields(RunConfig)} | {"hydra"}
+    for key in cfg:
+        if key not in allowed:
+            raise ConfigKeyError(f"unknown top-level config key '{key}'; accepted: {', '.join(sorted(allowed))}")
+    for group in SCHEMA_CHECKED_GROUPS:
+        node = cfg.get(group)
+        if isinstance(node, DictConfig):
+            _check_schema(group, node)
+    _check_optimizer(cfg.get("model"))
+    _check_trainer(cfg.get("trainer"))
+    for group in ("logger", "callbacks"):
+        for name, node in (cfg.get(group) or {}).items():
+            if isinstance(node, DictConfig) and "_target_" in node:
+                _check_target_keys(f"{group}.{name}", node)

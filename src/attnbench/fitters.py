@@ -1,0 +1,204 @@
+"""How a model is fit and tested, behind one interface: :class:`LightningFitter` runs a task (a
+LightningModule) with a ``pytorch_lightning.Trainer``; :class:`ClassicalFitter` runs a scikit-learn
+baseline (:mod:`attnbench.baselines`) on the same splits, without Trainer or checkpoint.
+:func:`build_fitter` picks one from ``cfg.model``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import Logger
+
+from attnbench.baselines import evaluate_split, is_classical
+from attnbench.checkpoints import check_compatible, load_checkpoint, load_weights
+from attnbench.distributed import build_strategy, end_distributed
+from attnbench.run_record import RunRecord
+from attnbench.tasks import count_parameters
+
+log = logging.getLogger(__name__)
+
+
+class Fitter(Protocol):
+    """What a run asks of a model. ``fit`` trains and returns the validation metrics, ``test`` returns
+    the test metrics (both ``split/metric``); leaving the ``with`` block releases what fitting held."""
+
+    def fit(self, dm: Any) -> dict[str, float]: ...
+
+    def test(self, dm: Any) -> dict[str, float]: ...
+
+    def __enter__(self) -> Fitter: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+def build_loggers(cfg: DictConfig | None) -> list[Logger]:
+    return [instantiate(c) for c in (cfg or {}).values() if c is not None and "_target_" in c]
+
+
+def build_callbacks(cfg: DictConfig | None, has_logger: bool) -> list[pl.Callback]:
+    callbacks = []
+    for name, c in (cfg or {}).items():
+        if c is None or "_target_" not in c:
+            continue
+        if name == "lr_monitor" and not has_logger:
+            log.warning("callbacks.lr_monitor needs a logger; skipped because logger=none")
+            continue
+        callbacks.append(instantiate(c))
+    return callbacks
+
+
+def _metric(value: Any) -> float:
+    return float(value.item() if isinstance(value, torch.Tensor) else value)
+
+
+def resume_checkpoint(cfg: DictConfig, callbacks: list[pl.Callback], model: pl.LightningModule) -> str | None:
+    """The checkpoint ``fit`` starts from: ``ckpt_path`` when given, else (``resume=true``) the
+    ``last.ckpt`` already in the run's checkpoint directory, else None (a fresh start).
+
+    The run directory holds a ``last.ckpt`` only when it is reused: ``hydra.run.dir=<fixed dir>``
+    run again, a SLURM job requeued into its sweep directory. A checkpoint of another model
+    configuration fails with the differing keys instead of being loaded.
+    """
+    if cfg.ckpt_path or not cfg.resume:
+        return cfg.ckpt_path
+    for cb in callbacks:
+        if isinstance(cb, ModelCheckpoint) and cb.save_last and cb.dirpath:
+            last = Path(cb.dirpath) / f"{cb.CHECKPOINT_NAME_LAST}{cb.FILE_EXTENSION}"
+            if last.is_file():
+                check_compatible(model, load_checkpoint(last), last, hint="or resume=false to start afresh")
+                log.info("resuming from %s (resume=true; resume=false starts afresh)", last)
+                return str(last)
+    return None
+
+
+def build_task(cfg: DictConfig, dm: Any, checkpoint: dict[str, Any] | None, record: RunRecord) -> pl.LightningModule:
+    """The task ``cfg.model`` names, sized by the data; weights from ``checkpoint`` (evaluation) or
+    the data's pretrained vectors."""
+    model = instantiate(cfg.model, vocab_size=dm.vocab_size, num_classes=dm.num_classes, **dm.model_kwargs())
+    if dm.embeddings is not None and checkpoint is None:  # a checkpoint's weights hold the vectors already
+        model.load_pretrained_embeddings(dm.embeddings)
+    if checkpoint is not None:
+        load_weights(model, checkpoint, cfg.ckpt_path)
+        record.fields["checkpoint"] = str(Path(cfg.ckpt_path).resolve())
+    record.fields["params"] = count_parameters(model)
+    return model
+
+
+class LightningFitter:
+    """A task fit and tested by a ``pytorch_lightning.Trainer`` built from ``cfg.trainer``,
+    ``cfg.logger`` and ``cfg.callbacks`` (plus ``extra_callbacks``)."""
+
+    def __init__(
+        self, cfg: DictConfig, model: pl.LightningModule, record: RunRecord, extra_callbacks: list[pl.Callback]
+    ) -> None:
+        self.cfg, self.model, self.record = cfg, model, record
+        record.loggers = build_loggers(cfg.get("logger"))
+        self.callbacks = build_callbacks(cfg.get("callbacks"), has_logger=bool(record.loggers)) + extra_callbacks
+        trainer_args = OmegaConf.to_container(cfg.trainer, resolve=True)
+        assert isinstance(trainer_args, dict)
+        # strategy=ddp: Lightning's DDP with a launcher that keeps each Hydra job in its own directory
+        trainer_args["strategy"] = build_strategy(trainer_args.get("strategy", "auto"), log_stem=cfg.task_name)
+        self.trainer = pl.Trainer(
+            **trainer_args,
+            logger=record.loggers or False,
+            callbacks=self.callbacks,
+            # no ModelCheckpoint configured (callbacks=none) means no checkpoints, not Lightning's default one
+            enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in self.callbacks),
+            default_root_dir=str(record.run_dir),
+        )
+        for lg in record.loggers:
+            lg.log_hyperparams(record.config)
+
+    def fit(self, dm: Any) -> dict[str, float]:
+        """Train (resuming when :func:`resume_checkpoint` finds a checkpoint); the validation metrics
+        are those of the best checkpoint, the one that is tested."""
+        fields = self.record.fields
+        start_from = resume_checkpoint(self.cfg, self.callbacks, self.model)
+        if start_from and not self.cfg.ckpt_path:
+            fields["resumed_from"] = str(Path(start_from).resolve())
+        with self.record.timed("fit_s"):
+            self.trainer.fit(self.model, datamodule=dm, ckpt_path=start_from, weights_only=True)
+        fields["epochs"] = self.trainer.current_epoch
+        ckpt_cb = self.trainer.checkpoint_callback
+        if ckpt_cb is not None and ckpt_cb.best_model_path:
+            fields["checkpoint"] = str(Path(ckpt_cb.best_model_path).resolve())
+            self.trainer.validate(
+                self.model, datamodule=dm, ckpt_path=fields["checkpoint"], weights_only=True, verbose=False
+            )
+        return self._metrics("val/")
+
+    def test(self, dm: Any) -> dict[str, float]:
+        """Test the best checkpoint of this fit, or the model as it is (evaluation of a checkpoint)."""
+        best = self.record.fields["checkpoint"] if self.cfg.train else None
+        with self.record.timed("test_s"):
+            self.trainer.test(self.model, datamodule=dm, ckpt_path=best, weights_only=True, verbose=False)
+        return self._metrics("test/")
+
+    def _metrics(self, prefix: str) -> dict[str, float]:
+        return {k: _metric(v) for k, v in self.trainer.callback_metrics.items() if k.startswith(prefix)}
+
+    def __enter__(self) -> LightningFitter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        # wait for the other ranks, close the process group: the next run in this process starts clean
+        end_distributed(self.trainer.strategy)
+        self.record.step = self.trainer.global_step
+
+
+class ClassicalFitter:
+    """A scikit-learn baseline (``cfg.model``, seeded by ``cfg.seed``): fit on the train split,
+    evaluated on val and test with the metrics the tasks log. It keeps no checkpoint to evaluate."""
+
+    def __init__(self, cfg: DictConfig, record: RunRecord) -> None:
+        if not cfg.train:
+            raise ValueError(f"{cfg.model._target_} keeps no checkpoint to evaluate; run it with train=true")
+        self.record = record
+        record.loggers = build_loggers(cfg.get("logger"))
+        for lg in record.loggers:
+            lg.log_hyperparams(record.config)
+        self.model = instantiate(cfg.model, seed=cfg.seed)
+
+    def fit(self, dm: Any) -> dict[str, float]:
+        with self.record.timed("fit_s"):
+            self.model.fit(dm.datasets["train"])
+        self.record.fields.update(params=self.model.num_parameters, features=self.model.num_features)
+        return evaluate_split(self.model, dm, "val").metrics("val")
+
+    def test(self, dm: Any) -> dict[str, float]:
+        with self.record.timed("test_s"):
+            return evaluate_split(self.model, dm, "test").metrics("test")
+
+    def __enter__(self) -> ClassicalFitter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        return None
+
+
+def build_fitter(
+    cfg: DictConfig,
+    dm: Any,
+    checkpoint: dict[str, Any] | None,
+    record: RunRecord,
+    extra_callbacks: list[pl.Callback] | None = None,
+) -> Fitter:
+    """The fitter of ``cfg.model``: a classical baseline, or a task with a Lightning Trainer."""
+    if is_classical(cfg.model):
+        return ClassicalFitter(cfg, record)
+    return LightningFitter(cfg, build_task(cfg, dm, checkpoint, record), record, list(extra_callbacks or []))

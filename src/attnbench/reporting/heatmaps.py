@@ -1,0 +1,83 @@
+"""The attention heatmaps of a study's best run, drawn afresh from its checkpoint."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from attnbench.reporting.records import Record, is_tfidf, lookup
+
+log = logging.getLogger(__name__)
+
+
+def best_heatmaps(
+    records: list[Record], metric: str, out: Path, column_key: str | None = None, num_examples: int = 3
+) -> tuple[Path | None, Record | None]:
+    """The attention heatmaps of the best completed attention run (by ``metric``; among equal ones, the
+    one with the largest numeric ``column_key`` value, e.g. the longest sequences) in ``out/heatmaps``.
+
+    They are drawn afresh from the run's best checkpoint (the first ``num_examples`` test examples,
+    windows around the largest weights); a run whose checkpoint is gone gives the PNGs its
+    ``attention_heatmaps`` callback wrote, if any."""
+
+    def rank(r: Record) -> tuple[float, float]:
+        col = lookup(r, column_key) if column_key else None
+        return (float(lookup(r, metric)), float(col) if isinstance(col, int | float) else 0.0)
+
+    def has_attention(r: Record) -> bool:
+        config = r.get("config") or {}
+        return not is_tfidf(config) and (config.get("attention") or {}).get("name") not in (None, "none")
+
+    candidates = [
+        r for r in records if r.get("status") == "completed" and lookup(r, metric) is not None and has_attention(r)
+    ]
+    target = out / "heatmaps"
+    for r in sorted(candidates, key=rank, reverse=True):
+        checkpoint = r.get("checkpoint")
+        try:
+            if checkpoint and Path(checkpoint).is_file():
+                paths = draw_heatmaps(r, Path(checkpoint), target, num_examples)
+            else:
+                pngs = sorted((Path(r["_path"]).parent / "attention_heatmaps").glob("*.png"))[:num_examples]
+                target.mkdir(parents=True, exist_ok=True)
+                paths = [Path(shutil.copy2(p, target / p.name)) for p in pngs]
+        except Exception as err:  # a run this code cannot rebuild: try the next best
+            log.warning("heatmaps of %s failed (%s: %s)", r["_path"], type(err).__name__, err)
+            continue
+        if paths:
+            return target, r
+    return None, None
+
+
+def draw_heatmaps(record: Record, checkpoint: Path, out_dir: Path, num_examples: int) -> list[Path]:
+    """Rebuild a run's data and model from its resolved config and checkpoint; draw its first test batch."""
+    # the training stack (torch, Lightning, the data modules) loads only when a heatmap is drawn: a report
+    # without heatmaps, or of runs without attention, starts in a second
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from attnbench.callbacks import AttentionHeatmaps
+    from attnbench.checkpoints import load_checkpoint, load_weights, restore_data_state
+
+    cfg = OmegaConf.create(record["config"])
+    state = load_checkpoint(checkpoint)
+    dm = instantiate(cfg.data)
+    restore_data_state(dm, state)
+    # the data summary and cache lines were logged by the run already: keep the report's output short
+    quiet = [logging.getLogger(n) for n in ("pytorch_lightning.utilities.rank_zero", "attnbench.data")]
+    levels = [lg.level for lg in quiet]
+    try:
+        for lg in quiet:
+            lg.setLevel(logging.WARNING)
+        dm.setup("test")
+    finally:
+        for lg, level in zip(quiet, levels, strict=True):
+            lg.setLevel(level)
+    model = instantiate(cfg.model, vocab_size=dm.vocab_size, num_classes=dm.num_classes, **dm.model_kwargs())
+    load_weights(model, state, str(checkpoint))
+    model.eval()
+    batch = next(iter(dm.test_dataloader()))
+    drawer = AttentionHeatmaps(num_examples=num_examples)
+    paths, _ = drawer.draw_batch(model, batch, dm, out_dir)
+    return paths

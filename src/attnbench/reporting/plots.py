@@ -1,0 +1,113 @@
+"""The study's plots: bars of the first metric per row, and the metric against a numeric grid key."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import ModuleType
+
+from attnbench.reporting.statistics import METRIC_NAMES, Cell, Table
+
+
+def _pyplot() -> ModuleType:
+    # matplotlib loads only when a plot is drawn, and with a backend that needs no display
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def metric_label(metric: str) -> str:
+    """The readable name of a metric key (``test/acc`` → ``test acc``)."""
+    return METRIC_NAMES.get(metric, metric)
+
+
+def bar_plot(table: Table, path: Path) -> Path | None:
+    """Horizontal bars of the first metric (mean, error bar = std); grouped by column when there is a grid."""
+    plt = _pyplot()
+    cols = [c for c, _ in table.columns if table.metric_of[c] not in table.extra]
+    cols = cols if table.column_key else cols[:1]
+    rows = [(rid, label) for rid, label in table.rows if any(table.cells.get((rid, c), Cell()).n for c in cols)]
+    if not rows:
+        return None
+    height = 0.8 / len(cols)
+    fig, ax = plt.subplots(figsize=(8, 0.9 + 0.35 * len(rows) * max(1, len(cols) * 0.6)))
+    for j, col in enumerate(cols):
+        means = [table.cells.get((rid, col), Cell()).mean or 0.0 for rid, _ in rows]
+        stds = [table.cells.get((rid, col), Cell()).std or 0.0 for rid, _ in rows]
+        ys = [i + (j - (len(cols) - 1) / 2) * height for i in range(len(rows))]
+        label = dict(table.columns)[col] if table.column_key else None
+        ax.barh(ys, means, height=height, xerr=stds, capsize=3, label=label)
+    ax.set_yticks(range(len(rows)), [label for _, label in rows])
+    ax.invert_yaxis()
+    metric = table.metric_of[cols[0]]
+    xlabel = f"{metric_label(metric)} (mean ± std over seeds)"
+    lows = [
+        (c.mean or 0.0) - (c.std or 0.0)
+        for rid, _ in rows
+        for col in cols
+        if (c := table.cells.get((rid, col), Cell())).n
+    ]
+    if metric.endswith(("/acc", "/f1_macro")) and lows and min(lows) > 0.3:
+        # close values: the axis starts near the lowest bar instead of 0, and says so
+        start = max(0.0, math.floor((min(lows) - 0.05) * 20) / 20)
+        ax.set_xlim(start, 1.005)
+        xlabel += f"; axis starts at {start:.2f}"
+    ax.set_xlabel(xlabel)
+    fig.suptitle(table.title, fontsize="medium")
+    if table.column_key:
+        ax.legend(fontsize="small", loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def length_plot(table: Table, path: Path) -> Path | None:
+    """The first metric against the (numeric) column key, one line per row, error bars = std."""
+    if not table.column_key:
+        return None
+    try:
+        xs = [float(c) for c, _ in table.columns]
+    except (TypeError, ValueError):
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    log_x = min(xs) > 0 and max(xs) / min(xs) >= 8
+    markers, styles = "osD^vP*X", ["-", "--", "-.", ":"]
+    for i, (rid, label) in enumerate(table.rows):
+        pts = [(x, table.cells.get((rid, c), Cell())) for x, (c, _) in zip(xs, table.columns, strict=True)]
+        pts = [(x, cell) for x, cell in pts if cell.n]
+        if not pts:
+            continue
+        # dodge: equal values (several rows at 1.0) stay visible side by side
+        shift = (i - (len(table.rows) - 1) / 2) * 0.025
+        px = [x * 2**shift if log_x else x + shift * (max(xs) - min(xs)) / 4 for x, _ in pts]
+        ax.errorbar(
+            px,
+            [c.mean or 0.0 for _, c in pts],
+            yerr=[c.std or 0.0 for _, c in pts],
+            label=label,
+            capsize=3,
+            marker=markers[i % len(markers)],
+            linestyle=styles[i % len(styles)],
+            markersize=5,
+        )
+    metric = table.metric_of[table.columns[0][0]]
+    if metric.endswith(("/acc", "/f1_macro")):
+        ax.set_ylim(-0.02, 1.04)
+    if log_x:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(xs, [f"{x:g}" for x in xs])
+    ax.set_xlabel(table.column_key)
+    ax.set_ylabel(f"{metric_label(metric)} (mean ± std)")
+    fig.suptitle(table.title, fontsize="medium")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

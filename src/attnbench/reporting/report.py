@@ -1,0 +1,166 @@
+"""One report: the runs under some sweep directories → ``table.{md,csv,tex}``, ``pairwise.csv``, plots,
+the best run's attention heatmaps, ``index.html`` and ``MANIFEST`` in a results directory (earlier
+files there move to ``.previous/<time>/``); optionally the table goes to W&B.
+
+``attnbench-report <sweep dir(s)> --out DIR`` aggregates any set of runs (ad-hoc multiruns included);
+``attnbench-study`` calls :func:`write_report` after its sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from attnbench.record import RUN_FILE
+from attnbench.reporting.heatmaps import best_heatmaps
+from attnbench.reporting.manifest import keep_previous, manifest, run_fields
+from attnbench.reporting.page import figure_html, render_page
+from attnbench.reporting.plots import bar_plot, length_plot, metric_label
+from attnbench.reporting.records import Record, collect, lookup, model_name
+from attnbench.reporting.spec import StudySpec
+from attnbench.reporting.statistics import Table, build_table
+from attnbench.reporting.tables import to_csv, to_markdown, to_pairwise_csv, to_tex
+from attnbench.reporting.wandb_table import log_table_to_wandb
+
+log = logging.getLogger(__name__)
+
+RESULT_FILES = [
+    "table.md",
+    "table.csv",
+    "table.tex",
+    "pairwise.csv",
+    "bar.png",
+    "length.png",
+    "heatmaps",
+    "index.html",
+    "MANIFEST",
+]
+AD_HOC_PLOTS = ["bar", "length", "heatmaps"]
+
+
+@dataclass
+class Figures:
+    """What the plots step drew: the files written, their <figure> snippets, the heatmaps' run."""
+
+    files: list[str] = field(default_factory=list)
+    html: list[str] = field(default_factory=list)
+    best_run: Record | None = None
+
+
+def write_report(
+    sweep_dirs: list[Path],
+    out: Path,
+    study: StudySpec | None = None,
+    command: str = "",
+    run_info: dict[str, Any] | None = None,
+    log_wandb: bool = True,
+    metrics: list[str] | None = None,
+    baseline: str | None = None,
+) -> dict[str, Any]:
+    """Aggregate the runs under ``sweep_dirs`` into ``out`` (earlier result files move to
+    ``out/.previous/<time>/``). Returns ``{"markdown", "files", "failed", "table"}``."""
+    started = time.perf_counter()
+    sweep_dirs = [Path(d) for d in sweep_dirs]
+    records, ignored = study_records(collect(sweep_dirs), study, sweep_dirs)
+    if not records:
+        raise FileNotFoundError(f"no run.json under {', '.join(map(str, sweep_dirs))}: nothing to aggregate")
+    table = build_table(records, study, sweep_dirs, metrics, baseline)
+    out.mkdir(parents=True, exist_ok=True)
+    backup = keep_previous(out, RESULT_FILES)
+    if backup:
+        log.info("earlier results moved to %s", backup)
+    files = write_tables(table, study, out)
+    figures = draw_figures(table, records, study.plots if study is not None else AD_HOC_PLOTS, out)
+    files += figures.files
+    info = dict(run_info or {})
+    fields = run_fields(records, table, study, sweep_dirs, ignored, info)
+    if figures.best_run is not None:
+        fields["heatmaps_from"] = figures.best_run["_path"]
+    wall = float(info.get("wall_s", 0.0)) + (time.perf_counter() - started)
+    if log_wandb:
+        logged = log_table_to_wandb(table, records, study, out, sweep_dirs[0])
+        fields["wandb_report_run"] = logged or "not logged (no W&B logger in the runs)"
+    manifest_text = manifest(command, wall, fields)
+    (out / "MANIFEST").write_text(manifest_text)
+    (out / "index.html").write_text(render_page(table, study, figures.html, command, manifest_text))
+    missing = [f for c in table.cells.values() for f in c.failed if "no run.json" in f]
+    return {
+        "markdown": to_markdown(table),
+        "files": [*files, "index.html", "MANIFEST"],
+        "failed": [r["_path"] for r in records if r.get("status") != "completed"] + missing,
+        "table": table,
+    }
+
+
+def study_records(records: list[Record], study: StudySpec | None, sweep_dirs: list[Path]) -> tuple[list[Record], int]:
+    """The records of the study's current jobs, and how many others were left out: runs of an earlier
+    layout of the study (another grid, a removed variant) may still lie in the sweep directory."""
+    if study is None:
+        return records, 0
+    wanted = {str((d / job.dir_name / RUN_FILE).resolve()) for d in sweep_dirs for job in study.expected_jobs()}
+    kept = [
+        r
+        for r in records
+        if str(Path(r["_path"]).resolve()) in wanted
+        and ((r.get("config") or {}).get("study") or {}).get("name") == study.name
+    ]
+    return kept, len(records) - len(kept)
+
+
+def write_tables(table: Table, study: StudySpec | None, out: Path) -> list[str]:
+    """``table.md`` (titled, with the study's question and the footnote), ``table.csv``, ``table.tex``,
+    ``pairwise.csv``; returns their names."""
+    md = f"# {table.title}\n\n"
+    if study is not None and study.question:
+        md += f"{study.question}\n\n"
+    md += to_markdown(table) + "\n" + table.footnote() + "\n"
+    texts = {
+        "table.md": md,
+        "table.csv": to_csv(table),
+        "table.tex": to_tex(table),
+        "pairwise.csv": to_pairwise_csv(table),
+    }
+    for name, text in texts.items():
+        (out / name).write_text(text)
+    return list(texts)
+
+
+def draw_figures(table: Table, records: list[Record], plots: Sequence[str], out: Path) -> Figures:
+    """The plots the study asks for (``bar``, ``length``, ``heatmaps``), each with its caption."""
+    figures = Figures()
+    first_metric = table.metric_of[table.columns[0][0]]
+    name = metric_label(first_metric)
+    if "bar" in plots and bar_plot(table, out / "bar.png"):
+        figures.files.append("bar.png")
+        figures.html.append(figure_html(out / "bar.png", out, f"{name}: mean ± std over seeds"))
+    if "length" in plots and length_plot(table, out / "length.png"):
+        figures.files.append("length.png")
+        figures.html.append(figure_html(out / "length.png", out, f"{name} against {table.column_key}"))
+    if "heatmaps" in plots:
+        heat_dir, best = best_heatmaps(records, first_metric, out, column_key=table.column_key)
+        if heat_dir is not None and best is not None:
+            figures.files.append("heatmaps/")
+            caption = heatmap_caption(best, table.column_key, first_metric)
+            figures.html += [figure_html(p, out, caption + f": {p.name}") for p in sorted(heat_dir.glob("*.png"))]
+            figures.best_run = best
+    return figures
+
+
+def heatmap_caption(run: Record, column_key: str | None, metric: str) -> str:
+    """``attention of the best run (<label>, seed S[, key=value], <metric> 0.950)``."""
+    column = f", {column_key}={lookup(run, column_key)}" if column_key else ""
+    return (
+        f"attention of the best run ({model_name(run)}, seed {run['config'].get('seed')}{column}"
+        f", {metric} {lookup(run, metric):.3f})"
+    )
+
+
+def print_summary(summary: dict[str, Any], out: Path) -> int:
+    """Print the table and the files written; the exit status: 1 when a run failed or is missing."""
+    print(summary["markdown"])
+    print(f"wrote {out}: {', '.join(summary['files'])}")
+    return 1 if summary["failed"] else 0

@@ -1,0 +1,147 @@
+"""What every task (a LightningModule) shares: the optimizer and its schedule (``model.optimizer``,
+``model.scheduler``, defaults from the schema), metrics named ``split/metric``, an evaluation loss that
+is exact under DDP, the REINFORCE baseline of hard attention, and pretrained embeddings.
+
+A task subclasses :class:`Task`, passes its metrics to ``super().__init__`` and implements :meth:`step`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any, ClassVar
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from torch import Tensor, nn
+from torchmetrics import MeanMetric, MetricCollection
+
+from attnbench.config.schema import OPTIMIZERS, SCHEDULERS, OptimizerConfig, SchedulerConfig
+
+SPLITS = ("train", "val", "test")
+
+
+def plain(x: Any) -> Any:
+    """OmegaConf containers → plain dicts/lists, so checkpoints load with ``weights_only=True``."""
+    return OmegaConf.to_container(x, resolve=True) if isinstance(x, DictConfig | ListConfig) else x
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters (frozen embeddings do not count)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def build_optimizer(parameters: Any, settings: dict[str, Any]) -> torch.optim.Optimizer:
+    """``settings``: ``model.optimizer``; a key it lacks takes the schema's default (:class:`OptimizerConfig`)."""
+    options = {**asdict(OptimizerConfig()), **settings}
+    name = options.pop("name")
+    if name not in OPTIMIZERS:
+        raise ValueError(f"model.optimizer.name={name!r}; use one of {sorted(OPTIMIZERS)}")
+    optimizer_class: type[torch.optim.Optimizer] = getattr(torch.optim, OPTIMIZERS[name])
+    return optimizer_class(parameters, **options)
+
+
+def warmup_cosine(warmup: int, total: int) -> Callable[[int], float]:
+    """LR factor per step: linear warm-up over ``warmup`` steps, then a cosine decay to 0 at ``total``."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+class Task(pl.LightningModule):
+    """Shared by every task. ``metrics``: the task's metrics, cloned per split with the ``split/`` prefix
+    (``train/acc``, ``val/f1_macro``); a subclass implements :meth:`step` and calls :meth:`log_step`."""
+
+    monitor: ClassVar[str] = "val/acc"  # what schedule=plateau watches (higher is better)
+
+    def __init__(self, metrics: MetricCollection) -> None:
+        super().__init__()
+        self.train_metrics = metrics.clone(prefix="train/")
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
+        # Evaluation loss as a metric that sums loss × examples and examples over all ranks: under DDP
+        # the ranks hold different numbers of examples, so a mean of per-rank means would be inexact.
+        self.val_loss = MeanMetric()
+        self.test_loss = MeanMetric()
+        # REINFORCE baseline: running mean of the reward. Not saved (checkpoints keep their keys);
+        # after a resume it re-warms within a few steps.
+        self.register_buffer("reward_baseline", torch.zeros(()), persistent=False)
+        self.reward_baseline_ready = False
+
+    def step(self, batch: Any, split: str) -> Tensor:
+        """The loss of one batch of ``split`` (train, val or test); logs through :meth:`log_step`."""
+        raise NotImplementedError
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        return self.step(batch, "train")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self.step(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self.step(batch, "test")
+
+    def log_step(self, split: str, loss: Tensor, batch_size: int, preds: Tensor, target: Tensor) -> None:
+        """Update and log ``split``'s metrics with ``preds``/``target`` and its loss (``split/loss``)."""
+        metrics: MetricCollection = getattr(self, f"{split}_metrics")
+        metrics.update(preds, target)
+        if split == "train":  # this rank's loss; the gradient all-reduce is what keeps ranks in step
+            self.log("train/loss", loss, on_step=True, on_epoch=True, batch_size=batch_size, prog_bar=True)
+        else:
+            mean_loss: MeanMetric = getattr(self, f"{split}_loss")
+            mean_loss.update(loss.detach(), weight=batch_size)
+            self.log(f"{split}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=split == "val")
+        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=split == "val")
+
+    def reinforce_loss(self, log_prob: Tensor, reward: Tensor, momentum: float = 0.9) -> Tensor:
+        """Williams' REINFORCE with a moving-average baseline: −mean((r − b)·log π), then b ← EMA(r).
+
+        ``log_prob``: [B] log-probability of the sampled hard positions; ``reward``: [B], no gradient.
+        """
+        if not self.reward_baseline_ready:
+            self.reward_baseline.fill_(reward.mean())
+            self.reward_baseline_ready = True
+        loss = -((reward - self.reward_baseline) * log_prob).mean()
+        self.reward_baseline.mul_(momentum).add_((1 - momentum) * reward.mean())
+        return loss
+
+    def load_pretrained_embeddings(self, vectors: Tensor) -> None:
+        """Copy pretrained vectors [vocab_size, embedding_dim] into ``self.embedding`` (weights, so
+        checkpoints hold them; never hyperparameters)."""
+        embedding = getattr(self, "embedding", None)
+        if not isinstance(embedding, nn.Embedding):
+            raise ValueError(f"{type(self).__name__} has no word embedding; unset data.embeddings_path")
+        if tuple(vectors.shape) != tuple(embedding.weight.shape):
+            raise ValueError(
+                f"pretrained vectors have shape {tuple(vectors.shape)} but the embedding is "
+                f"{tuple(embedding.weight.shape)} (vocab_size, model.embedding_dim). "
+                f"Fix: set model.embedding_dim={vectors.shape[1]} to match data.embeddings_path."
+            )
+        with torch.no_grad():
+            embedding.weight.copy_(vectors)
+
+    def configure_optimizers(self) -> Any:
+        """``hparams.optimizer`` and ``hparams.scheduler``; keys they lack take the schema's defaults."""
+        optimizer = build_optimizer(self.parameters(), self.hparams.optimizer)
+        schedule = {**asdict(SchedulerConfig()), **self.hparams.scheduler}
+        name = schedule["name"]
+        if name not in SCHEDULERS:
+            raise ValueError(f"model.scheduler.name={name!r}; use none, cosine or plateau")
+        if name == "none":
+            return optimizer
+        if name == "cosine":
+            steps = int(self.trainer.estimated_stepping_batches)
+            warmup = int(schedule["warmup_fraction"] * steps)
+            scheduler: Any = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup, steps))
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", factor=schedule["factor"], patience=schedule["patience"]
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": self.monitor}}
