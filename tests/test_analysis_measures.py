@@ -29,7 +29,7 @@ def test_permutations_stay_within_valid_positions() -> None:
 
 def test_permuting_uniform_attention_changes_nothing() -> None:
     batch = BatchAnalysis(OneTokenModel(sharpness=0.0), inputs([noise_with_key(6, 1), noise_with_key(3, 0)]))
-    columns = Permutation(n_perm=10, chunk=4).measure(batch)
+    columns = Permutation(n_perm=10).measure(batch)
     np.testing.assert_allclose(columns["median_tvd"], 0.0, atol=1e-6)
 
 

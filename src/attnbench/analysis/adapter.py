@@ -13,8 +13,8 @@ import torch
 from torch import Tensor, nn
 
 from attnbench.analysis.core import Attended
-from attnbench.models.aggregators import AttentionPooling, MultiHeadAttentionPooling
 from attnbench.models.classifier import TextClassifier
+from attnbench.models.pooling import AttentionPooling, MultiHeadAttentionPooling
 
 
 class NotAnalysable(ValueError):

@@ -21,20 +21,12 @@ from torch import Tensor
 
 from attnbench.analysis.context import BatchAnalysis
 from attnbench.analysis.core import attention_of, gradients_enabled, jsd, tvd
+from attnbench.config.analysis import AdversarialConfig
 
 
 @dataclass
-class Adversarial:
-    """Options as in the module docstring; ``high``: the summary counts examples with ε-max JSD above it."""
-
-    k: int = 5
-    steps: int = 500
-    lr: float = 0.01
-    penalty: float = 500.0
-    epsilon: float = 0.01
-    accept: float = 0.05
-    noise: float = 3.0
-    high: float = 0.5
+class Adversarial(AdversarialConfig):
+    """Options: :class:`~attnbench.config.analysis.AdversarialConfig`."""
 
     def _weights(self, logits: Tensor, mask: Tensor) -> Tensor:
         valid = mask[:, None, None, :]

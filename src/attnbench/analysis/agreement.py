@@ -16,6 +16,7 @@ from torch import Tensor
 
 from attnbench.analysis.context import BatchAnalysis
 from attnbench.analysis.core import Explainable, attention_of, jsd, probabilities, tvd
+from attnbench.config.analysis import SeedAgreementConfig
 
 
 def views(model: Explainable, batch: BatchAnalysis) -> tuple[Tensor, Tensor]:
@@ -27,8 +28,9 @@ def views(model: Explainable, batch: BatchAnalysis) -> tuple[Tensor, Tensor]:
 
 
 @dataclass
-class SeedAgreement:
-    """``others``: the same configuration trained with other seeds (at least one)."""
+class SeedAgreement(SeedAgreementConfig):
+    """``others``: the models of ``ckpt_paths`` (:class:`~attnbench.config.analysis.SeedAgreementConfig`),
+    the same configuration trained with other seeds; at least one."""
 
     others: list[Explainable] = field(default_factory=list)
 

@@ -17,8 +17,7 @@ from attnbench.analysis.attributions import (
     predicted,
 )
 from attnbench.analysis.core import Attended, Explainable, Inputs, attention_of, seeded
-
-RANKINGS = ("attention", "gradient", "ig", "loo", "random")
+from attnbench.config.analysis import RANKINGS, AnalysisConfig
 
 
 @dataclass(frozen=True)
@@ -27,8 +26,8 @@ class Settings:
     through the model at once; ``ig_steps``: integrated gradients' path points."""
 
     seed: int = 0
-    chunk: int = 256
-    ig_steps: int = 50
+    chunk: int = AnalysisConfig.chunk
+    ig_steps: int = AnalysisConfig.ig_steps
 
 
 class BatchAnalysis:

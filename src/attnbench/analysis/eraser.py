@@ -17,10 +17,9 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from attnbench.analysis.context import RANKINGS, BatchAnalysis
+from attnbench.analysis.context import BatchAnalysis
 from attnbench.analysis.core import keep_tokens, probabilities, top_k_mask
-
-BINS = (0.01, 0.05, 0.10, 0.20, 0.50)
+from attnbench.config.analysis import EraserConfig
 
 
 def rationale_sizes(lengths: Tensor, bins: tuple[float, ...]) -> Tensor:
@@ -30,7 +29,7 @@ def rationale_sizes(lengths: Tensor, bins: tuple[float, ...]) -> Tensor:
     return torch.minimum(k.clamp(min=1), lengths[:, None])
 
 
-def aopc(batch: BatchAnalysis, scores: Tensor, bins: tuple[float, ...], chunk: int) -> tuple[Tensor, Tensor]:
+def aopc(batch: BatchAnalysis, scores: Tensor, bins: tuple[float, ...]) -> tuple[Tensor, Tensor]:
     """Comprehensiveness and sufficiency AOPC [B] of the ranking ``scores`` [B, T]."""
     inputs = batch.inputs
     sizes = rationale_sizes(inputs.lengths, bins)  # [B, N]
@@ -38,24 +37,20 @@ def aopc(batch: BatchAnalysis, scores: Tensor, bins: tuple[float, ...], chunk: i
     rationale = torch.stack([top_k_mask(scores, inputs.mask, sizes[:, j]) for j in range(n)], 1)  # [B, N, T]
     keep = torch.cat([~rationale & inputs.mask[:, None], rationale], 1).flatten(0, 1)  # [B·2N, T]
     ids, lengths = keep_tokens(inputs.ids.repeat_interleave(2 * n, 0), keep)
-    probs = probabilities(batch.model, ids, lengths, chunk).view(b, 2 * n, -1)
+    probs = probabilities(batch.model, ids, lengths, batch.settings.chunk).view(b, 2 * n, -1)
     picked = probs.gather(-1, batch.classes[:, None, None].expand(b, 2 * n, 1)).squeeze(-1)
     drop = batch.probs.gather(-1, batch.classes[:, None]) - picked  # [B, 2N]
     return drop[:, :n].mean(1), drop[:, n:].mean(1)
 
 
 @dataclass
-class Eraser:
-    """Options: ``bins`` (fractions of the tokens), ``rankings``, ``chunk`` sequences per model call."""
-
-    bins: tuple[float, ...] = BINS
-    rankings: tuple[str, ...] = RANKINGS
-    chunk: int = 256
+class Eraser(EraserConfig):
+    """Options (``bins``: fractions of the tokens, ``rankings``): :class:`~attnbench.config.analysis.EraserConfig`."""
 
     def measure(self, batch: BatchAnalysis) -> dict[str, np.ndarray]:
         columns = {}
         for name in self.rankings:
-            comp, suff = aopc(batch, batch.ranking(name), tuple(self.bins), self.chunk)
+            comp, suff = aopc(batch, batch.ranking(name), tuple(self.bins))
             columns[f"comprehensiveness_{name}"] = comp.cpu().numpy()
             columns[f"sufficiency_{name}"] = suff.cpu().numpy()
         return columns

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from attnbench.analysis.context import BatchAnalysis
 from attnbench.analysis.core import jsd, rank_order
+from attnbench.config.analysis import ErasureConfig
 
 ORDERS = {"attention": "attention", "gradient": "attention_gradient", "random": "random"}
 
@@ -39,13 +40,13 @@ def _decide(batch: BatchAnalysis, remove: Tensor) -> Tensor:
     return torch.softmax(batch.model.decide(batch.attended, weights).float(), -1)
 
 
-def first_flip(batch: BatchAnalysis, scores: Tensor, chunk: int) -> Tensor:
+def first_flip(batch: BatchAnalysis, scores: Tensor) -> Tensor:
     """Fraction [B] of the tokens erased, highest ``scores`` [B, T] first, at the first flip (NaN: none)."""
     mask, lengths = batch.inputs.mask, batch.inputs.lengths
     b, t = mask.shape
     order = rank_order(scores, mask)
     rank = torch.empty_like(order).scatter_(1, order, torch.arange(t, device=mask.device).expand(b, t))
-    flips = []
+    flips, chunk = [], max(1, batch.settings.chunk // b)
     with torch.no_grad():
         for start in range(1, t, chunk):  # erase the top k, for k = 1 .. T - 1
             k = torch.arange(start, min(start + chunk, t), device=mask.device)  # [V]
@@ -62,11 +63,8 @@ def first_flip(batch: BatchAnalysis, scores: Tensor, chunk: int) -> Tensor:
 
 
 @dataclass
-class Erasure:
-    """Options: ``chunk`` erasure levels at once; ``orders``: the rankings erased in order."""
-
-    chunk: int = 64
-    orders: tuple[str, ...] = ("attention", "gradient", "random")
+class Erasure(ErasureConfig):
+    """Options (``orders``: the rankings erased in order): :class:`~attnbench.config.analysis.ErasureConfig`."""
 
     def _single(self, batch: BatchAnalysis) -> dict[str, np.ndarray]:
         mask, attention = batch.inputs.mask, batch.attention
@@ -92,7 +90,7 @@ class Erasure:
     def measure(self, batch: BatchAnalysis) -> dict[str, np.ndarray]:
         columns = self._single(batch)
         for name in self.orders:
-            columns[f"frac_to_flip_{name}"] = first_flip(batch, getattr(batch, ORDERS[name]), self.chunk).cpu().numpy()
+            columns[f"frac_to_flip_{name}"] = first_flip(batch, getattr(batch, ORDERS[name])).cpu().numpy()
         return columns
 
     def summarize(self, table: pd.DataFrame) -> dict[str, float]:

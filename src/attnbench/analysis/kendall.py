@@ -16,8 +16,8 @@ from scipy.stats import kendalltau
 from torch import Tensor
 
 from attnbench.analysis.context import BatchAnalysis
+from attnbench.config.analysis import KendallConfig
 
-PAIRS = (("attention", "gradient"), ("attention", "loo"), ("attention", "ig"), ("gradient", "loo"))
 SHORT = {"attention": "attn", "gradient": "grad", "loo": "loo", "ig": "ig"}
 
 
@@ -51,11 +51,8 @@ def summarize_tau(table: pd.DataFrame, prefix: str, alpha: float = 0.05) -> dict
 
 
 @dataclass
-class Kendall:
-    """Options: ``alpha`` the significance level; ``pairs`` the rankings compared."""
-
-    alpha: float = 0.05
-    pairs: tuple[tuple[str, str], ...] = PAIRS
+class Kendall(KendallConfig):
+    """Options (``alpha``, ``pairs``): :class:`~attnbench.config.analysis.KendallConfig`."""
 
     def measure(self, batch: BatchAnalysis) -> dict[str, np.ndarray]:
         columns = {}

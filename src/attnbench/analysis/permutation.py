@@ -16,6 +16,7 @@ from torch import Tensor
 
 from attnbench.analysis.context import BatchAnalysis
 from attnbench.analysis.core import tvd
+from attnbench.config.analysis import PermutationConfig
 
 
 def permutations(mask: Tensor, n: int, generator: torch.Generator) -> Tensor:
@@ -36,20 +37,16 @@ def permuted(weights: Tensor, index: Tensor) -> Tensor:
 
 
 @dataclass
-class Permutation:
-    """Options: ``n_perm`` permutations per example, run ``chunk`` at a time; ``threshold`` on the TVD."""
-
-    n_perm: int = 100
-    chunk: int = 25
-    threshold: float = 0.05
+class Permutation(PermutationConfig):
+    """Options (``n_perm``, ``threshold``): :class:`~attnbench.config.analysis.PermutationConfig`."""
 
     def measure(self, batch: BatchAnalysis) -> dict[str, np.ndarray]:
         attended = batch.attended
         index = permutations(attended.mask, self.n_perm, batch.generator(1))
-        deltas = []
+        deltas, step = [], max(1, batch.settings.chunk // len(batch.inputs))
         with torch.no_grad():
-            for start in range(0, self.n_perm, self.chunk):
-                weights = permuted(attended.weights, index[:, start : start + self.chunk])
+            for start in range(0, self.n_perm, step):
+                weights = permuted(attended.weights, index[:, start : start + step])
                 probs = torch.softmax(batch.model.decide(attended, weights).float(), -1)  # [B, V, C]
                 deltas.append(tvd(probs, batch.probs[:, None]))
         median = torch.cat(deltas, 1).quantile(0.5, dim=1)  # the mean of the middle two when n is even

@@ -13,8 +13,9 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from attnbench.analysis.context import RANKINGS, BatchAnalysis
+from attnbench.analysis.context import BatchAnalysis
 from attnbench.analysis.core import rank_order
+from attnbench.config.analysis import RationaleConfig
 
 
 def gold_mass(scores: Tensor, gold: Tensor, mask: Tensor) -> Tensor:
@@ -35,10 +36,8 @@ def gold_rank(scores: Tensor, gold: Tensor, mask: Tensor) -> Tensor:
 
 
 @dataclass
-class Rationale:
-    """Options: ``rankings`` compared with the gold tokens."""
-
-    rankings: tuple[str, ...] = RANKINGS
+class Rationale(RationaleConfig):
+    """Options (``rankings`` compared with the gold tokens): :class:`~attnbench.config.analysis.RationaleConfig`."""
 
     def measure(self, batch: BatchAnalysis) -> dict[str, np.ndarray]:
         gold, mask = batch.inputs.gold, batch.inputs.mask

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,11 @@ from attnbench.analysis.adapter import explainer
 from attnbench.analysis.context import Settings
 from attnbench.analysis.core import Explainable, Inputs, seeded
 from attnbench.analysis.runner import MEASUREMENTS, Measurement, analyse, build, summarize, write
+from attnbench.config.analysis import AnalysisConfig
 from attnbench.data.batching import EncodedTexts, collate
 
 # settings of the whole analysis (the rest of the ``analysis`` node names measurements)
-SETTINGS = ("max_examples", "batch_size", "chunk", "ig_steps", "seed", "device", "run_dir")
+SETTINGS = tuple(f.name for f in fields(AnalysisConfig) if f.name not in MEASUREMENTS)
 
 
 def chosen(options: Mapping[str, Any]) -> list[str]:
@@ -80,9 +82,14 @@ def measurements(options: Mapping[str, Any], others: list[Explainable]) -> dict[
     return out
 
 
-def device_of(option: str | None) -> torch.device:
+def settings_of(options: Mapping[str, Any]) -> AnalysisConfig:
+    """The settings in ``options``, the schema's defaults for those not given (seed: 0)."""
+    return AnalysisConfig(**{"seed": 0, **{k: v for k, v in options.items() if k in SETTINGS}})
+
+
+def device_of(option: str) -> torch.device:
     """``auto`` (or None): CUDA when there is one, else the CPU."""
-    if option in (None, "auto"):
+    if option == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(option)
 
@@ -99,16 +106,15 @@ def analyse_run(
     ``<out_dir>/analysis/<name>.csv`` (rows by example) and ``summary.json``, and return the summary
     (``analysis/<name>/<statistic>``, plus ``analysis/seconds``)."""
     start = time.perf_counter()
-    device = device_of(options.get("device"))
+    chosen_ones = measurements(options, [])  # checks the names before any work
+    given = settings_of(options)
+    device = device_of(given.device)
     wrapped = explainer(model.to(device).eval())
-    chosen_ones = measurements(options, [explainer(m.to(device).eval()) for m in others or []])
-    settings = Settings(
-        seed=int(options.get("seed") or 0),
-        chunk=int(options.get("chunk") or 256),
-        ig_steps=int(options.get("ig_steps") or 50),
-    )
-    indices = selection(dataset.text_lengths, options.get("max_examples"), settings.seed)
-    batches = batches_of(dataset, indices, int(options.get("batch_size") or 32), gold, device)
+    if others:
+        chosen_ones = measurements(options, [explainer(m.to(device).eval()) for m in others])
+    settings = Settings(seed=int(given.seed), chunk=given.chunk, ig_steps=given.ig_steps)
+    indices = selection(dataset.text_lengths, given.max_examples, settings.seed)
+    batches = batches_of(dataset, indices, given.batch_size, gold, device)
     tables = analyse(wrapped, batches, chosen_ones, settings, total=len(indices))
     tables = {name: t.sort_values("example", kind="stable").reset_index(drop=True) for name, t in tables.items()}
     summary = summarize(tables, chosen_ones)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from attnbench.config.analysis import AnalysisConfig
 from attnbench.config.runtime import (
     AttentionHeatmapsConfig,
     CSVConfig,
@@ -272,6 +273,7 @@ class RunConfig:
     resume: bool = True  # train: start from <checkpoint dir>/last.ckpt when the run directory has one
     torch_threads: int | None = None
     skip_completed: bool = False  # a run directory whose run.json completed with this config hash: skip
+    analysis: AnalysisConfig | None = None  # analysis=[kendall,...]: analyses after training (attnbench.analysis)
     study: Any = None  # set by `attnbench-study`: {name, variant, label, run_name} (reports, W&B group)
 
 
