@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from attnbench.analysis.core import Attended
 from attnbench.models.classifier import TextClassifier
-from attnbench.models.pooling import AttentionPooling, MultiHeadAttentionPooling
+from attnbench.models.pooling import AttentionPooling, MultiHeadAttentionPooling, UniformAttention
 
 
 class NotAnalysable(ValueError):
@@ -26,7 +26,7 @@ class ClassifierExplainer:
 
     def __init__(self, classifier: TextClassifier) -> None:
         aggregator = classifier.aggregator
-        if not isinstance(aggregator, AttentionPooling | MultiHeadAttentionPooling):
+        if not isinstance(aggregator, AttentionPooling | MultiHeadAttentionPooling | UniformAttention):
             raise NotAnalysable(
                 f"{type(aggregator).__name__} has no attention weights to analyse (attention=none is a pooling "
                 "baseline); analyse a checkpoint trained with attention, e.g. attention=additive"

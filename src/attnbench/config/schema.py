@@ -149,6 +149,7 @@ class AttentionConfig:
     temperature: float = 1.0  # Gumbel-softmax τ
     max_positions: int = "${data.max_length}"  # type: ignore[assignment]  # score=location: positions it scores
     chunk_size: str = "auto"  # additive / concat tanh layer in query blocks: auto (memory budget) | direct | N
+    frozen: str | None = None  # uniform: weights fixed to uniform over valid tokens, no attention parameters
 
 
 @dataclass
@@ -163,6 +164,7 @@ class MultiHeadConfig:
     need_weights: bool = True
     average_attn_weights: bool = True  # False: one weight row per head
     dropout: float = 0.0
+    frozen: str | None = None  # uniform: weights fixed to uniform over valid tokens, no attention parameters
 
 
 @dataclass
