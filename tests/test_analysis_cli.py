@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from attnbench.analysis.checkpoint import AnalysisError, analyze
+from attnbench.analysis.checkpoint import AnalysisError, analyse_fitted, analyze
+from attnbench.models.classifier import TextClassifier
+from attnbench.run_record import RunRecord
 
 from .helpers import subprocess_env
 
@@ -93,3 +95,11 @@ def test_analyze_adds_measurements_to_a_finished_run(study: dict[str, Any]) -> N
 def test_analyze_without_analyses_says_how_to_choose_them(make_cfg) -> None:
     with pytest.raises(AnalysisError, match=r"analysis=\[kendall"):
         analyze(make_cfg("ckpt_path=x.ckpt", "logger=none", config_name="analyze"))
+
+
+def test_a_model_without_attention_is_not_analysed_after_its_run(make_cfg, tmp_path: Path) -> None:
+    cfg = make_cfg("attention=none", "analysis=[kendall]", "logger=none")
+    model = TextClassifier(20, 2, {"name": "bilstm", "hidden_size": 4}, {"name": "none"}, {"mode": "last"})
+    record = RunRecord(cfg, tmp_path, "digest")
+    assert analyse_fitted(cfg, model, None, record) == {}
+    assert "attention=none" in record.fields["analysis"]["skipped"]

@@ -10,7 +10,7 @@ cannot be put back into the heads.
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from attnbench.analysis.core import Attended
 from attnbench.models.classifier import TextClassifier
@@ -73,8 +73,8 @@ class ClassifierExplainer:
         return agg.out_proj(context).flatten(2)
 
 
-def explainer(model: nn.Module) -> ClassifierExplainer:
+def explainer(model: object) -> ClassifierExplainer:
     """The :class:`ClassifierExplainer` of ``model``, or :class:`NotAnalysable` with what to do instead."""
     if not isinstance(model, TextClassifier):
-        raise NotAnalysable(f"{type(model).__name__} is not analysable; the analyses need a TextClassifier")
+        raise NotAnalysable(f"{type(model).__name__} has no attention to analyse; the analyses take a TextClassifier")
     return ClassifierExplainer(model)

@@ -8,6 +8,7 @@ summary go to ``<run_dir>/analysis/``.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,14 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_only
 from torch import nn
 
+from attnbench.analysis.adapter import NotAnalysable, explainer
 from attnbench.analysis.session import analyse_run, chosen
 from attnbench.checkpoints import load_checkpoint, load_weights, restore_data_state
 from attnbench.fitters import build_loggers
 from attnbench.record import RUN_FILE, read_run_record, write_json_atomic
 from attnbench.run_record import RunRecord, summarize_loggers
+
+log = logging.getLogger(__name__)
 
 
 class AnalysisError(ValueError):
@@ -67,11 +71,16 @@ def info_of(cfg: DictConfig, ckpt_path: str | None) -> dict[str, Any]:
 
 def analyse_fitted(cfg: DictConfig, model: Any, dm: pl.LightningDataModule, record: RunRecord) -> dict[str, float]:
     """After a run: analyse the tested model (the best checkpoint when training kept one) on rank 0;
-    the summary comes back for the run's metrics."""
+    the summary comes back for the run's metrics. A model without attention weights is not analysed
+    (``run.json`` says why under ``analysis.skipped``)."""
     if rank_zero_only.rank != 0:
         return {}
-    if not isinstance(model, nn.Module):
-        raise AnalysisError(f"analysis=... needs an attention model; {cfg.model._target_} has no attention")
+    try:  # a study may mix attention models with baselines: the baselines' analysis is skipped, said so
+        model = explainer(model).classifier
+    except NotAnalysable as err:
+        log.warning("analysis skipped: %s", err)
+        record.fields["analysis"] = {"skipped": str(err)}
+        return {}
     best = record.fields.get("checkpoint")
     if cfg.train and best:
         load_weights(model, load_checkpoint(best), best)
