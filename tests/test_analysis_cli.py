@@ -69,7 +69,10 @@ def test_every_run_is_analysed_after_training(study: dict[str, Any]) -> None:
         assert record["analysis"]["measurements"] == ["kendall", "permutation", "erasure", "eraser", "rationale"]
         assert "analysis_s" in record["timings"]
         files = sorted(p.name for p in (run_dir / "analysis").iterdir())
-        assert files == ["eraser.csv", "erasure.csv", "kendall.csv", "permutation.csv", "rationale.csv", "summary.json"]
+        assert files == [
+            "eraser.csv", "erasure.csv", "kendall.csv", "permutation.csv", "permutation.png", "rationale.csv",
+            "summary.json",
+        ]  # fmt: skip
     uniform = json.loads((study["runs"]["uniform"] / "run.json").read_text())["metrics"]
     assert uniform["analysis/permutation/median_tvd"] == pytest.approx(0.0, abs=1e-6)  # nothing to permute
 

@@ -86,7 +86,10 @@ def test_every_measurement_runs_deterministically_and_writes_its_files(tmp_path)
         "analysis/erasure/flip_top",
     } <= set(summary)
     out = write(tmp_path, tables, summary)
-    assert sorted(p.name for p in out.iterdir()) == sorted([*(f"{n}.csv" for n in measurements), "summary.json"])
+    figures = ["adversarial.png", "permutation.png"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*(f"{n}.csv" for n in measurements), "summary.json", *figures]
+    )
     assert json.loads((out / "summary.json").read_text())["analysis/kendall/examples"] == 10
 
 

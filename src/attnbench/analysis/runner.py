@@ -20,6 +20,7 @@ from attnbench.analysis.eraser import Eraser
 from attnbench.analysis.erasure import Erasure
 from attnbench.analysis.kendall import Kendall
 from attnbench.analysis.permutation import Permutation
+from attnbench.analysis.plots import against_max_attention
 from attnbench.analysis.rationale import Rationale
 
 
@@ -98,11 +99,13 @@ def summarize(tables: Mapping[str, pd.DataFrame], measurements: Mapping[str, Mea
 
 
 def write(directory: str | Path, tables: Mapping[str, pd.DataFrame], summary: Mapping[str, float]) -> Path:
-    """``<directory>/analysis/<name>.csv`` per measurement and ``analysis/summary.json``."""
+    """``<directory>/analysis/<name>.csv`` per measurement, ``analysis/summary.json``, and the figures of
+    :mod:`attnbench.analysis.plots`."""
     out = Path(directory) / "analysis"
     out.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
         table.to_csv(out / f"{name}.csv", index=False)
     clean = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in summary.items()}
     (out / "summary.json").write_text(json.dumps(clean, indent=2, sort_keys=True) + "\n")
+    against_max_attention(dict(tables), out)
     return out
