@@ -95,3 +95,15 @@ class AnalysisConfig:
     eraser: EraserConfig | None = None
     rationale: RationaleConfig | None = None
     seed_agreement: SeedAgreementConfig | None = None
+
+
+# the analysis group's options → their schemas (``conf/analysis/<name>.yaml`` extends ``schema/analysis/<name>``)
+MEASUREMENT_SCHEMAS: dict[str, type] = {
+    "kendall": KendallConfig,
+    "permutation": PermutationConfig,
+    "adversarial": AdversarialConfig,
+    "erasure": ErasureConfig,
+    "eraser": EraserConfig,
+    "rationale": RationaleConfig,
+    "seed_agreement": SeedAgreementConfig,
+}

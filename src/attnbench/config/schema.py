@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from attnbench.config.analysis import AnalysisConfig
+from attnbench.config.analysis import MEASUREMENT_SCHEMAS, AnalysisConfig
 from attnbench.config.runtime import (
     AttentionHeatmapsConfig,
     CSVConfig,
@@ -296,4 +296,5 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "attention_heatmaps": AttentionHeatmapsConfig,
     },
     "paths": {"paths": PathsConfig},
+    "analysis": MEASUREMENT_SCHEMAS,
 }
