@@ -70,3 +70,17 @@ def test_checkpoints_from_before_frozen_existed_still_load() -> None:
     saved = dict(model.hparams)
     saved["attention"] = {k: v for k, v in saved["attention"].items() if k != "frozen"}
     check_compatible(model, {"hyper_parameters": saved}, "old.ckpt")
+
+
+def test_token_mlp_states_do_not_see_other_tokens(make_cfg) -> None:
+    cfg = make_cfg("encoder=token_mlp", "attention=additive", "attention.frozen=uniform")
+    assert cfg.encoder.name == "token_mlp"
+    torch.manual_seed(0)
+    model = TextClassifier(
+        30, 2, dict(cfg.encoder), {"name": "attention", "frozen": "uniform"}, {"mode": "last"}, embedding_dim=6
+    ).eval()
+    ids, lengths = torch.tensor([[3, 4, 5], [3, 9, 0]]), torch.tensor([3, 2])
+    mask = torch.arange(3)[None, :] < lengths[:, None]
+    states = model.encoder(model.embedding(ids), lengths, mask).states
+    torch.testing.assert_close(states[0, 0], states[1, 0])  # the same token, other neighbours
+    assert (states[1, 2] == 0).all()

@@ -123,6 +123,14 @@ class Conv1DConfig:
     dropout: float = 0.0
 
 
+@dataclass
+class TokenMLPConfig:
+    """Wiegreffe & Pinter 2019's non-contextual diagnostic: one tanh layer per token, no context."""
+
+    name: str = "token_mlp"
+    hidden_size: int = 128
+
+
 # ---- attention / pooling ------------------------------------------------------------------
 
 
@@ -282,7 +290,7 @@ class RunConfig:
 # group → option name → schema; stored as ``schema/<group>/<name>`` (:func:`attnbench.config.store.register_configs`)
 SCHEMAS: dict[str, dict[str, type]] = {
     "data": {"text": DataConfig},
-    "encoder": {"bilstm": BiLSTMConfig, "conv1d": Conv1DConfig},
+    "encoder": {"bilstm": BiLSTMConfig, "conv1d": Conv1DConfig, "token_mlp": TokenMLPConfig},
     "attention": {"none": NoAttentionConfig, "attention": AttentionConfig, "multihead": MultiHeadConfig},
     "pooling": {"pooling": PoolingConfig},
     "model": {"classifier": ModelConfig, "keras_conv1d": KerasConv1DModelConfig, "tfidf_logreg": TfidfLogRegConfig},
