@@ -21,13 +21,15 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/attnbench-study demo --out results/demo --sweep-dir logs/demo/multiruns/$$(date +%Y-%m-%d_%H-%M-%S)
 
-# pytest exits 5 when it collected no test: that is a failure too.
-test: install
+# Lint, format and types first (seconds), then the suite. pytest exits 5 when it collected no test: a failure too.
+test: install lint
 	@$(BIN)/python -m pytest -n 2 --dist loadgroup; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python benchmarks/bilstm_padding.py

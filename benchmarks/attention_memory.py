@@ -62,7 +62,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def build(score: str, chunk: str, args: argparse.Namespace) -> torch.nn.Module:
-    from attnbench.models.aggregators import AttentionPooling
+    from attnbench.models.pooling import AttentionPooling
 
     options: dict = {"score": score}
     if score == "concat":

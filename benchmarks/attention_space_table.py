@@ -53,8 +53,18 @@ def tables(records: list[dict[str, Any]]) -> tuple[str, str]:
                 continue
             m, fit = r["metrics"], r["timings"].get("fit_s")
             row += [f"{m['test/acc']:.3f}", f"{fit:.0f}"] if r["status"] == "completed" else ["failed", "—"]
-            out.writerow([name, enc, r["status"], m.get("test/acc"), m.get("test/f1_macro"), m.get("val/acc"), fit,
-                          r.get("run_dir", "")])
+            out.writerow(
+                [
+                    name,
+                    enc,
+                    r["status"],
+                    m.get("test/acc"),
+                    m.get("test/f1_macro"),
+                    m.get("val/acc"),
+                    fit,
+                    r.get("run_dir", ""),
+                ]
+            )
         lines.append("| " + " | ".join(row) + " |")
     done = sum(r["status"] == "completed" for r in records)
     total = sum(r["timings"].get("total_s", 0) for r in records)
@@ -77,10 +87,17 @@ def main(argv: list[str] | None = None) -> None:
         keep_previous(args.out, ["table.md", "table.csv", "MANIFEST"])
         (args.out / "table.md").write_text(markdown)
         (args.out / "table.csv").write_text(table_csv)
-        (args.out / "MANIFEST").write_text(manifest(args.command, args.wall_s, {
-            "sweep_dir": args.sweep_dir, "runs": len(records),
-            "runs_git_sha": ",".join(sorted({str(r.get("git_sha")) for r in records})),  # the code that trained
-        }))
+        (args.out / "MANIFEST").write_text(
+            manifest(
+                args.command,
+                args.wall_s,
+                {
+                    "sweep_dir": args.sweep_dir,
+                    "runs": len(records),
+                    "runs_git_sha": ",".join(sorted({str(r.get("git_sha")) for r in records})),  # the code that trained
+                },
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -82,15 +82,20 @@ def main() -> None:
     torch.manual_seed(0)
     dm = TextClassificationDataModule.from_schema(max_length=args.max_length, max_vocab=30000)
     dm.setup()
-    print(f"device={args.device} threads={torch.get_num_threads()} batch={args.batch_size} "
-          f"max_length={args.max_length} hidden={args.hidden_size} batches={args.batches} repeats={args.repeats}")
+    print(
+        f"device={args.device} threads={torch.get_num_threads()} batch={args.batch_size} "
+        f"max_length={args.max_length} hidden={args.hidden_size} batches={args.batches} repeats={args.repeats}"
+    )
     auto = BiLSTMEncoder(128, hidden_size=args.hidden_size)._mode(torch.device(args.device))
     print(f"encoder.implementation=auto resolves to {auto!r} on {args.device}")
     for bucket in (True, False):
         data = batches(dm, args.batch_size, bucket, args.batches)
         pad = 1 - sum(int(b.lengths.sum()) for b in data) / sum(b.ids.numel() for b in data)
-        for name, cls, impl in (("packed", BiLSTMEncoder, "packed"), ("reverse", BiLSTMEncoder, "reverse"),
-                                ("dense (inexact)", DenseBiLSTM, "reverse")):
+        for name, cls, impl in (
+            ("packed", BiLSTMEncoder, "packed"),
+            ("reverse", BiLSTMEncoder, "reverse"),
+            ("dense (inexact)", DenseBiLSTM, "reverse"),
+        ):
             enc = cls(128, args.hidden_size, implementation=impl).to(args.device)
             rate = bench(enc, data, args.device, repeats=args.repeats)
             print(f"bucket={bucket!s:5s} padding={pad:5.1%}  {name:16s} {rate:8.1f} examples/s")

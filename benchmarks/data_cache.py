@@ -47,11 +47,15 @@ def main() -> None:
             warm.append(seconds)
     out = sys.stdout
     c, w = statistics.median(cold), statistics.median(warm)
-    out.write(f"BBC News text processing (median of {args.repeats}): cold {c:.3f} s, from cache {w:.3f} s "
-              f"({c / w:.0f}x faster)\n")
+    out.write(
+        f"BBC News text processing (median of {args.repeats}): cold {c:.3f} s, from cache {w:.3f} s "
+        f"({c / w:.0f}x faster)\n"
+    )
     s = dm.summary
-    out.write(f"padding ratio, train, batch {args.batch_size}, max_length {args.max_length}: bucketed "
-              f"{s['train/padding_bucketed']:.3f}, random batches {s['train/padding_random']:.3f}\n")
+    out.write(
+        f"padding ratio, train, batch {args.batch_size}, max_length {args.max_length}: bucketed "
+        f"{s['train/padding_bucketed']:.3f}, random batches {s['train/padding_random']:.3f}\n"
+    )
 
 
 if __name__ == "__main__":

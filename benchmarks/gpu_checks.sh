@@ -112,7 +112,7 @@ s["plots"] = ["bar"]
 s.pop("published", None)
 yaml.safe_dump(s, open(sys.argv[1], "w"), sort_keys=False)
 EOF
-  timeout $((left - 20)) python3 -m attnbench.study "$ATTNBENCH_ROOT/bilstm_vs_attention_gpu.yaml" trainer=gpu \
+  timeout $((left - 20)) python3 -m attnbench.cli.study "$ATTNBENCH_ROOT/bilstm_vs_attention_gpu.yaml" trainer=gpu \
     trainer.max_epochs=2 ${STUDY_OVERRIDES:-} --launcher basic --no-wandb --sweep-dir "$ATTNBENCH_ROOT/study" \
     --out "$ATTNBENCH_ROOT/study_out" > "$RUNS/study.log" 2>&1
   echo "study: rc=$?"

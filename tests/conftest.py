@@ -78,8 +78,9 @@ def ddp_trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return _shared_cli_run(tmp_path_factory, "ddp-trained-run", [*DDP_OVERRIDES, "logger=[csv,wandb]"], DDP_TIMEOUT)
 
 
-def _shared_cli_run(tmp_path_factory: pytest.TempPathFactory, name: str, overrides: list[str],
-                    timeout: float = 300) -> dict[str, Any]:
+def _shared_cli_run(
+    tmp_path_factory: pytest.TempPathFactory, name: str, overrides: list[str], timeout: float = 300
+) -> dict[str, Any]:
     """Run ``python -m attnbench.train <overrides> hydra.run.dir=<dir>`` once per test session: the first
     xdist worker to ask runs it under a file lock, the others read its description."""
     from filelock import FileLock  # a dependency of torch
@@ -94,10 +95,16 @@ def _shared_cli_run(tmp_path_factory: pytest.TempPathFactory, name: str, overrid
         base = shared / name
         run_dir, cwd = base / "run", base / "cwd"
         cwd.mkdir(parents=True)
-        proc = run_cli(train_command(*overrides, f"hydra.run.dir={run_dir}"), cwd=cwd, env=subprocess_env(base),
-                       timeout=timeout)
-        info = {"run_dir": str(run_dir), "cwd": str(cwd), "base": str(base), "overrides": overrides,
-                "output": proc.stdout + proc.stderr}
+        proc = run_cli(
+            train_command(*overrides, f"hydra.run.dir={run_dir}"), cwd=cwd, env=subprocess_env(base), timeout=timeout
+        )
+        info = {
+            "run_dir": str(run_dir),
+            "cwd": str(cwd),
+            "base": str(base),
+            "overrides": overrides,
+            "output": proc.stdout + proc.stderr,
+        }
         info_file.write_text(json.dumps(info))
         return info
 
@@ -136,8 +143,10 @@ def chromium() -> str:
     with FileLock("/tmp/attnbench-chromium-install.lock"):  # xdist workers install once
         if not shutil.which("chromium"):
             env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-            steps = [["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "--no-install-recommends",
-                                                    "chromium"]]
+            steps = [
+                ["apt-get", "update", "-qq"],
+                ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+            ]
             for step in steps:
                 proc = subprocess.run(step, capture_output=True, text=True, timeout=900, env=env)
                 if proc.returncode != 0 and step[1] == "install":

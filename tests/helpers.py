@@ -42,9 +42,17 @@ CLI_TRAIN_OVERRIDES = [*TINY_OVERRIDES, "encoder=bilstm", "encoder.hidden_size=1
 # The 223 val/test examples in batches of 50 give 5 batches: rank 0 evaluates 3 (123 examples),
 # rank 1 evaluates 2 (100), so a mean of per-rank means would not be the exact mean.
 DDP_OVERRIDES = [
-    "trainer=ddp_cpu", "trainer.devices=2", "data.max_length=32", "data.max_vocab=2000", "model.embedding_dim=16",
-    "encoder=bilstm", "encoder.hidden_size=16", "trainer.max_epochs=2", "trainer.limit_train_batches=3",
-    "data.eval_batch_size=50", "callbacks.rich_progress_bar=null",
+    "trainer=ddp_cpu",
+    "trainer.devices=2",
+    "data.max_length=32",
+    "data.max_vocab=2000",
+    "model.embedding_dim=16",
+    "encoder=bilstm",
+    "encoder.hidden_size=16",
+    "trainer.max_epochs=2",
+    "trainer.limit_train_batches=3",
+    "data.eval_batch_size=50",
+    "callbacks.rich_progress_bar=null",
 ]
 DDP_TIMEOUT = 600  # seconds for one CLI call: process start-up dominates, and 2 cores are shared
 

@@ -159,7 +159,7 @@ def test_multihead_equals_per_head_scaled_dot() -> None:
     agg = mha(EncoderOutput(states, states[:, -1]), mask)
     q, k, v = mha.q_proj(states), mha.k_proj(states), mha.v_proj(states)
     ref = make("scaled_dot").__class__(hidden // heads, hidden // heads).double()
-    per_head = [ref(*(x[..., h * 3:(h + 1) * 3] for x in (q, k, v)), mask=mask) for h in range(heads)]
+    per_head = [ref(*(x[..., h * 3 : (h + 1) * 3] for x in (q, k, v)), mask=mask) for h in range(heads)]
     context = mha.out_proj(torch.cat([o.context for o in per_head], -1))
     pooled = (context * mask[..., None]).sum(1) / lengths[:, None]
     torch.testing.assert_close(agg.vector, pooled)
@@ -306,8 +306,9 @@ def test_penalty_reaches_the_loss() -> None:
 def pair_batch() -> TextBatch:
     single = collate([(torch.tensor([2, 3, 4, 5, 6]), 1, 0), (torch.tensor([7, 8]), 0, 1)])
     value = collate([(torch.tensor([9, 3, 11]), 1, 0), (torch.tensor([4, 5, 6, 7, 8, 9, 10]), 0, 1)])
-    return TextBatch(single.ids, single.lengths, single.mask, single.labels, single.index,
-                     value.ids, value.lengths, value.mask)
+    return TextBatch(
+        single.ids, single.lengths, single.mask, single.labels, single.index, value.ids, value.lengths, value.mask
+    )
 
 
 def test_keras_model_has_the_keras_layers() -> None:
@@ -349,9 +350,15 @@ ALIGNMENT_OVERRIDES = {
 }
 QUERIES = ["learned", "last", "self"]
 VARIANTS = {
-    f"{score}-{align}-{query}": [f"attention={score}", *ALIGNMENT_OVERRIDES[align], f"attention.query={query}",
-                                 "attention.window=2"]
-    for score in sorted(SCORES) for align in ALIGNMENT_OVERRIDES for query in QUERIES
+    f"{score}-{align}-{query}": [
+        f"attention={score}",
+        *ALIGNMENT_OVERRIDES[align],
+        f"attention.query={query}",
+        "attention.window=2",
+    ]
+    for score in sorted(SCORES)
+    for align in ALIGNMENT_OVERRIDES
+    for query in QUERIES
 }
 VARIANTS |= {f"multihead-{q}": ["attention=multihead", f"attention.query={q}"] for q in QUERIES}
 VARIANTS |= {
@@ -385,8 +392,14 @@ def fast_dev_run(cfg, dm, tmp_path: Path, callbacks: list[pl.Callback] | None = 
     """``fast_dev_run`` fit (one train and one val batch) and test (one batch); the logged metrics."""
     model = instantiate(cfg.model, vocab_size=dm.vocab_size, num_classes=dm.num_classes)
     trainer = pl.Trainer(
-        accelerator="cpu", fast_dev_run=True, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, default_root_dir=str(tmp_path), callbacks=callbacks or [],
+        accelerator="cpu",
+        fast_dev_run=True,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(tmp_path),
+        callbacks=callbacks or [],
     )
     trainer.fit(model, datamodule=dm)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
@@ -426,6 +439,10 @@ def test_heatmaps_are_written_per_example_and_row(tiny_datamodule, tmp_path: Pat
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 1000 for p in pngs)
 
     none_dir = tmp_path / "none"
-    fast_dev_run(compose_config(["attention=none"], output_dir=none_dir, tiny=True), tiny_datamodule, none_dir,
-                 [AttentionHeatmaps()])
+    fast_dev_run(
+        compose_config(["attention=none"], output_dir=none_dir, tiny=True),
+        tiny_datamodule,
+        none_dir,
+        [AttentionHeatmaps()],
+    )
     assert not (none_dir / "attention_heatmaps").exists()  # no weights, no pictures

@@ -8,10 +8,10 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from attnbench.models.aggregators import AttentionPooling
 from attnbench.models.attention import chunked
 from attnbench.models.attention.chunked import check_chunk_size, chunk_rows, tanh_scores
 from attnbench.models.encoders import EncoderOutput
+from attnbench.models.pooling import AttentionPooling
 
 from .helpers import compose_config
 

@@ -23,8 +23,16 @@ from .helpers import read_record, run_cli, subprocess_env, train_command
 
 # small but real: the whole of BBC News, the first 100 tokens of each article, unigrams + bigrams
 BBC_SMALL = ["model=tfidf_logreg", "data.max_length=100", "logger=csv"]
-PAIR_TINY = ["model=tfidf_logreg", "data=pair_match", "data.synthetic.length=32", "data.synthetic.num_train=300",
-             "data.synthetic.num_val=60", "data.synthetic.num_test=60", "data.max_length=64", "logger=csv"]
+PAIR_TINY = [
+    "model=tfidf_logreg",
+    "data=pair_match",
+    "data.synthetic.length=32",
+    "data.synthetic.num_train=300",
+    "data.synthetic.num_val=60",
+    "data.synthetic.num_test=60",
+    "data.max_length=64",
+    "logger=csv",
+]
 RECORD_KEYS = {"status", "config", "metrics", "timings", "params", "checkpoint", "run_dir", "env", "git_sha", "data"}
 METRICS = {"val/acc", "val/f1_macro", "test/acc", "test/f1_macro"}
 
@@ -117,8 +125,14 @@ def test_config_is_checked(make_cfg) -> None:
 def test_cli_run_on_bbc_news_with_the_default_logger(tmp_path: Path) -> None:
     """``attnbench-train model=tfidf_logreg``, with W&B (offline here) as by default."""
     run_dir = tmp_path / "cli"
-    run_cli(train_command("model=tfidf_logreg", "data.max_length=100", "model.ngram_range=[1,1]",
-                          f"hydra.run.dir={run_dir}"), cwd=tmp_path, env=subprocess_env(tmp_path), timeout=300)
+    run_cli(
+        train_command(
+            "model=tfidf_logreg", "data.max_length=100", "model.ngram_range=[1,1]", f"hydra.run.dir={run_dir}"
+        ),
+        cwd=tmp_path,
+        env=subprocess_env(tmp_path),
+        timeout=300,
+    )
     record = read_record(run_dir)
     check_record(record)
     assert record["metrics"]["test/acc"] > 0.8

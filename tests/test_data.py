@@ -166,8 +166,9 @@ def test_state_dict_restores_the_vocabulary(bbc_datamodule) -> None:
     assert fresh.vocab_size == bbc_datamodule.vocab_size
     assert fresh.label_names == bbc_datamodule.label_names
     for name in ("train", "test"):
-        assert all(torch.equal(a, b) for a, b in zip(fresh.datasets[name].ids, bbc_datamodule.datasets[name].ids,
-                                                     strict=True))
+        assert all(
+            torch.equal(a, b) for a, b in zip(fresh.datasets[name].ids, bbc_datamodule.datasets[name].ids, strict=True)
+        )
 
 
 @pytest.mark.parametrize(

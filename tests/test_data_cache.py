@@ -26,9 +26,14 @@ def cached_dm(data: Path, cache: Path, **kwargs) -> TextClassificationDataModule
 
 
 def same_data(a: TextClassificationDataModule, b: TextClassificationDataModule) -> bool:
-    return a.split_ids == b.split_ids and a.tokenizer.to_str() == b.tokenizer.to_str() and all(
-        all(torch.equal(x, y) for x, y in zip(a.datasets[s].ids, b.datasets[s].ids, strict=True))
-        and torch.equal(a.datasets[s].labels, b.datasets[s].labels) for s in a.datasets
+    return (
+        a.split_ids == b.split_ids
+        and a.tokenizer.to_str() == b.tokenizer.to_str()
+        and all(
+            all(torch.equal(x, y) for x, y in zip(a.datasets[s].ids, b.datasets[s].ids, strict=True))
+            and torch.equal(a.datasets[s].labels, b.datasets[s].labels)
+            for s in a.datasets
+        )
     )
 
 
@@ -81,8 +86,15 @@ def test_two_processes_building_the_same_cache_at_once(tmp_path: Path) -> None:
     pd.DataFrame(make_rows(400)).to_csv(data, index=False)  # a build that takes a moment
     cache, go = tmp_path / "cache", tmp_path / "go"
     outs = [tmp_path / f"out{i}.json" for i in range(2)]
-    procs = [subprocess.Popen([sys.executable, "-c", BUILD, str(data), str(cache), str(go), str(out)],
-                              env=subprocess_env(tmp_path), stderr=subprocess.PIPE, text=True) for out in outs]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", BUILD, str(data), str(cache), str(go), str(out)],
+            env=subprocess_env(tmp_path),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for out in outs
+    ]
     time.sleep(0.5)
     go.touch()
     for p in procs:

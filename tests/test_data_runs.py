@@ -15,8 +15,12 @@ from .helpers import assert_completed, read_record
 from .test_sources import make_rows
 
 ONE_EPOCH = ("trainer.max_epochs=1", "logger=csv", "callbacks=none")
-SYNTHETIC_SMALL = ("data.synthetic.length=[8,16]", "data.synthetic.num_train=32", "data.synthetic.num_val=8",
-                   "data.synthetic.num_test=8")
+SYNTHETIC_SMALL = (
+    "data.synthetic.length=[8,16]",
+    "data.synthetic.num_train=32",
+    "data.synthetic.num_val=8",
+    "data.synthetic.num_test=8",
+)
 
 
 def test_local_csv_with_frozen_pretrained_vectors(make_cfg, tmp_path: Path) -> None:
@@ -24,8 +28,15 @@ def test_local_csv_with_frozen_pretrained_vectors(make_cfg, tmp_path: Path) -> N
     pd.DataFrame(make_rows()).to_csv(data, index=False)
     vectors = tmp_path / "glove.txt"
     vectors.write_text("match 1 2 3 4\ncode 4 3 2 1\n")
-    cfg = make_cfg("data=local", f"data.path={data}", "data.min_freq=1", f"data.embeddings_path={vectors}",
-                   "model.embedding_dim=4", "model.freeze_embeddings=true", *ONE_EPOCH)
+    cfg = make_cfg(
+        "data=local",
+        f"data.path={data}",
+        "data.min_freq=1",
+        f"data.embeddings_path={vectors}",
+        "model.embedding_dim=4",
+        "model.freeze_embeddings=true",
+        *ONE_EPOCH,
+    )
     record = run(cfg)
     assert_completed(record)
     assert record["data"]["label_names"] == ["food", "sport", "tech"] and record["data"]["cache"] == "built"
@@ -33,8 +44,9 @@ def test_local_csv_with_frozen_pretrained_vectors(make_cfg, tmp_path: Path) -> N
     metrics = (tmp_path / "run" / "csv" / "metrics.csv").read_text()
     assert "data/train/padding_bucketed" in metrics  # the data summary reached the logger
     # a second run reads the cache
-    assert run(make_cfg("data=local", f"data.path={data}", "data.min_freq=1", *ONE_EPOCH,
-                        name="again"))["data"]["cache"] in ("built", "hit")
+    assert run(make_cfg("data=local", f"data.path={data}", "data.min_freq=1", *ONE_EPOCH, name="again"))["data"][
+        "cache"
+    ] in ("built", "hit")
 
 
 def test_frozen_vectors_stay_fixed_through_training(tmp_path: Path) -> None:
@@ -49,8 +61,15 @@ def test_frozen_vectors_stay_fixed_through_training(tmp_path: Path) -> None:
         source="local", path=str(data), min_freq=1, embeddings_path=str(vectors)
     )
     dm.setup()
-    model = TextClassifier(dm.vocab_size, dm.num_classes, {"name": "conv1d", "filters": 4}, {"name": "none"},
-                           {"mode": "max"}, embedding_dim=4, freeze_embeddings=True)
+    model = TextClassifier(
+        dm.vocab_size,
+        dm.num_classes,
+        {"name": "conv1d", "filters": 4},
+        {"name": "none"},
+        {"mode": "max"},
+        embedding_dim=4,
+        freeze_embeddings=True,
+    )
     model.load_pretrained_embeddings(dm.embeddings)
     # the matrix is a weight, not a hyperparameter
     assert not any(isinstance(v, torch.Tensor) for v in model.hparams.values())
@@ -63,8 +82,14 @@ def test_frozen_vectors_stay_fixed_through_training(tmp_path: Path) -> None:
         opt.step()
     assert torch.equal(model.embedding.weight, dm.embeddings)
     with pytest.raises(ValueError, match=r"model.embedding_dim=4"):
-        TextClassifier(dm.vocab_size, dm.num_classes, {"name": "conv1d", "filters": 4}, {"name": "none"},
-                       {"mode": "max"}, embedding_dim=8).load_pretrained_embeddings(dm.embeddings)
+        TextClassifier(
+            dm.vocab_size,
+            dm.num_classes,
+            {"name": "conv1d", "filters": 4},
+            {"name": "none"},
+            {"mode": "max"},
+            embedding_dim=8,
+        ).load_pretrained_embeddings(dm.embeddings)
 
 
 @pytest.mark.parametrize("task", ["needle", "recall"])
@@ -86,8 +111,16 @@ def test_pair_model_reads_both_texts() -> None:
     from attnbench.data.batching import collate
     from attnbench.models import TextClassifier
 
-    model = TextClassifier(20, 2, {"name": "conv1d", "filters": 4}, {"name": "none"}, {"mode": "max"},
-                           embedding_dim=4, pair=True, dropout=0.0).eval()
+    model = TextClassifier(
+        20,
+        2,
+        {"name": "conv1d", "filters": 4},
+        {"name": "none"},
+        {"mode": "max"},
+        embedding_dim=4,
+        pair=True,
+        dropout=0.0,
+    ).eval()
     assert model.head[-1].in_features == 4 * model.aggregator.output_size
     first = torch.tensor([2, 3, 4])
     a = collate([(first, 0, 0, torch.tensor([5, 6])), (first, 1, 1, torch.tensor([7, 8, 9, 10]))])
@@ -107,8 +140,16 @@ def test_hub_set_fails_clearly_offline(make_cfg, tmp_path: Path, monkeypatch) ->
 
 def test_keras_seed_model_on_text_pairs(make_cfg) -> None:
     """experiment=keras_conv1d on pair data: the query text attends over the value (pair) text."""
-    record = run(make_cfg("experiment=keras_conv1d", "data=pair_match", *SYNTHETIC_SMALL,
-                          "data.synthetic.query_length=2", "data.max_vocab=1000", *ONE_EPOCH))
+    record = run(
+        make_cfg(
+            "experiment=keras_conv1d",
+            "data=pair_match",
+            *SYNTHETIC_SMALL,
+            "data.synthetic.query_length=2",
+            "data.max_vocab=1000",
+            *ONE_EPOCH,
+        )
+    )
     assert_completed(record)
     assert record["data"]["is_pair"] is True
     assert record["config"]["model"]["_target_"].endswith("KerasConv1DAttention")

@@ -49,10 +49,18 @@ def single_process_evaluation(ckpt: str | Path, overrides: list[str]) -> dict[st
     dm.setup("fit")
     model = TextClassifier(**checkpoint["hyper_parameters"])
     model.load_state_dict(checkpoint["state_dict"])
-    trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False)
-    metrics = {**trainer.validate(model, datamodule=dm, verbose=False)[0],
-               **trainer.test(model, datamodule=dm, verbose=False)[0]}
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    metrics = {
+        **trainer.validate(model, datamodule=dm, verbose=False)[0],
+        **trainer.test(model, datamodule=dm, verbose=False)[0],
+    }
     model.eval()
     counts = {}
     with torch.no_grad():
@@ -135,8 +143,10 @@ def test_eval_batches_cover_every_example_once_on_every_rank() -> None:
     when the split has fewer batches than ranks (a rank without one would hang the metric sync)."""
     lengths = [(7 * i) % 40 + 1 for i in range(223)]
     for replicas, batch_size in [(2, 50), (2, 128), (4, 128), (3, 1000)]:
-        shards = [list(BucketBySequenceLength(lengths, batch_size, shuffle=False, num_replicas=replicas, rank=r))
-                  for r in range(replicas)]
+        shards = [
+            list(BucketBySequenceLength(lengths, batch_size, shuffle=False, num_replicas=replicas, rank=r))
+            for r in range(replicas)
+        ]
         assert all(shards), (replicas, batch_size)
         seen = Counter(i for shard in shards for batch in shard for i in batch)
         assert sorted(seen) == list(range(223)) and set(seen.values()) == {1}
@@ -151,7 +161,9 @@ def _check_sweep_jobs(sweep_dir: Path, output: str, seeds: list[int], launch_lin
     """Each job in its own directory with its own seed, rank 1 beside rank 0; the sweep launched once
     (``launch_line`` is what the launcher logs when it starts a sweep)."""
     assert sorted(p.name for p in sweep_dir.iterdir() if not p.name.startswith(".")) == [
-        *[str(i) for i in range(len(seeds))], "multirun.yaml"]
+        *[str(i) for i in range(len(seeds))],
+        "multirun.yaml",
+    ]
     assert output.count(launch_line) == 1, "a rank process launched the sweep again"
     records = []
     for job, seed in enumerate(seeds):
@@ -172,8 +184,12 @@ def test_ddp_multirun_two_jobs_in_one_process(tmp_path: Path) -> None:
     """2 jobs × 2 processes with Hydra's basic launcher: the jobs run one after the other in one process,
     so the second must start with a closed process group and Lightning's variables gone."""
     sweep_dir = tmp_path / "sweep"
-    proc = run_cli(train_command("-m", *DDP_OVERRIDES, "logger=wandb", "seed=1,2", f"hydra.sweep.dir={sweep_dir}"),
-                   cwd=tmp_path, env=subprocess_env(tmp_path), timeout=DDP_TIMEOUT)
+    proc = run_cli(
+        train_command("-m", *DDP_OVERRIDES, "logger=wandb", "seed=1,2", f"hydra.sweep.dir={sweep_dir}"),
+        cwd=tmp_path,
+        env=subprocess_env(tmp_path),
+        timeout=DDP_TIMEOUT,
+    )
     records = _check_sweep_jobs(sweep_dir, proc.stdout + proc.stderr, [1, 2], "Launching 2 jobs locally")
     assert_nothing_but_the_data_cache(tmp_path / "root")
     for job, record in enumerate(records):  # one W&B run per job, in the job's directory
@@ -189,9 +205,18 @@ def test_ddp_sweep_with_submitit_local(tmp_path: Path) -> None:
     is submitit's; each starts its own rank 1."""
     sweep_dir = tmp_path / "sweep"
     proc = run_cli(
-        train_command("-m", "hydra/launcher=submitit_local", *DDP_OVERRIDES, "trainer.max_epochs=1", "logger=none",
-                      "seed=1,2", f"hydra.sweep.dir={sweep_dir}"),
-        cwd=tmp_path, env=subprocess_env(tmp_path), timeout=DDP_TIMEOUT,
+        train_command(
+            "-m",
+            "hydra/launcher=submitit_local",
+            *DDP_OVERRIDES,
+            "trainer.max_epochs=1",
+            "logger=none",
+            "seed=1,2",
+            f"hydra.sweep.dir={sweep_dir}",
+        ),
+        cwd=tmp_path,
+        env=subprocess_env(tmp_path),
+        timeout=DDP_TIMEOUT,
     )
     _check_sweep_jobs(sweep_dir, proc.stdout + proc.stderr, [1, 2], "Submitit 'local' sweep output dir")
     submitit_logs = list((sweep_dir / ".submitit").rglob("*_log.out"))
@@ -207,9 +232,18 @@ def test_ddp_sweep_with_ray(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
     env = {**subprocess_env(tmp_path), "HOME": str(tmp_path / "home")}  # Ray writes ~/.ray
     proc = run_cli(
-        train_command("-m", "hydra/launcher=ray", *DDP_OVERRIDES, "trainer.max_epochs=1", "logger=none",
-                      "seed=1,2", f"hydra.sweep.dir={sweep_dir}"),
-        cwd=tmp_path, env=env, timeout=DDP_TIMEOUT,
+        train_command(
+            "-m",
+            "hydra/launcher=ray",
+            *DDP_OVERRIDES,
+            "trainer.max_epochs=1",
+            "logger=none",
+            "seed=1,2",
+            f"hydra.sweep.dir={sweep_dir}",
+        ),
+        cwd=tmp_path,
+        env=env,
+        timeout=DDP_TIMEOUT,
     )
     _check_sweep_jobs(sweep_dir, proc.stdout + proc.stderr, [1, 2], "Ray Launcher is launching 2 jobs")
 
@@ -223,12 +257,20 @@ def test_ddp_run_restarted_with_the_same_command_resumes(tmp_path: Path) -> None
     on disk) rank 0 SIGKILLs its process group, both ranks at once (tests/interrupt.py; a run that
     resumed passes through). The same command again resumes from checkpoints/last.ckpt and finishes."""
     run_dir = tmp_path / "run"
-    command = train_command(*DDP_OVERRIDES, "logger=none", "+callbacks.kill._target_=tests.interrupt.KillAtEpoch",
-                            "+callbacks.kill.epoch=1", f"hydra.run.dir={run_dir}")
-    env = {**subprocess_env(tmp_path), "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO),
-                                                                                    os.environ.get("PYTHONPATH")]))}
-    first = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=DDP_TIMEOUT,
-                           start_new_session=True)  # its own process group: the kill reaches only this run
+    command = train_command(
+        *DDP_OVERRIDES,
+        "logger=none",
+        "+callbacks.kill._target_=tests.interrupt.KillAtEpoch",
+        "+callbacks.kill.epoch=1",
+        f"hydra.run.dir={run_dir}",
+    )
+    env = {
+        **subprocess_env(tmp_path),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+    first = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=DDP_TIMEOUT, start_new_session=True
+    )  # its own process group: the kill reaches only this run
     assert first.returncode == -signal.SIGKILL, first.stderr[-3000:]
     assert not (run_dir / "run.json").exists()  # killed before any cleanup
     last = run_dir / "checkpoints" / "last.ckpt"
@@ -303,9 +345,18 @@ def test_slurm_launcher_preset_asks_for_one_task_per_gpu(tmp_path: Path, monkeyp
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("config", return_hydra_config=True, overrides=[
-            "hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.timeout_min=90",
-            "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2"])
+        cfg = compose(
+            "config",
+            return_hydra_config=True,
+            overrides=[
+                "hydra/launcher=slurm",
+                "hydra.launcher.partition=gpu",
+                "hydra.launcher.timeout_min=90",
+                "trainer=ddp",
+                "trainer.devices=4",
+                "trainer.num_nodes=2",
+            ],
+        )
     params = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)  # as the plugin gets them at launch
     assert (params["nodes"], params["tasks_per_node"], params["gpus_per_node"]) == (2, 4, 4)
 
@@ -314,14 +365,25 @@ def test_slurm_launcher_preset_asks_for_one_task_per_gpu(tmp_path: Path, monkeyp
     (fake_bin / "srun").write_text("#!/bin/sh\nexit 1\n")
     (fake_bin / "srun").chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
-    executor = submitit.AutoExecutor(folder=str(tmp_path / "%j"), cluster="slurm",
-                                     slurm_max_num_timeout=params["max_num_timeout"])
+    executor = submitit.AutoExecutor(
+        folder=str(tmp_path / "%j"), cluster="slurm", slurm_max_num_timeout=params["max_num_timeout"]
+    )
     base = set(OmegaConf.structured(BaseQueueConf).keys())
-    executor.update_parameters(**{
-        (k if k in base else f"slurm_{k}"): v for k, v in params.items()
-        if k not in {"_target_", "submitit_folder", "max_num_timeout", "name"}})
+    executor.update_parameters(
+        **{
+            (k if k in base else f"slurm_{k}"): v
+            for k, v in params.items()
+            if k not in {"_target_", "submitit_folder", "max_num_timeout", "name"}
+        }
+    )
     script = executor._executor._make_submission_file_text("python -u -m submitit.core._submit x", "uid")
-    for line in ("#SBATCH --nodes=2", "#SBATCH --ntasks-per-node=4", "#SBATCH --gpus-per-node=4",
-                 "#SBATCH --partition=gpu", "#SBATCH --time=90", "#SBATCH --cpus-per-task=8"):
+    for line in (
+        "#SBATCH --nodes=2",
+        "#SBATCH --ntasks-per-node=4",
+        "#SBATCH --gpus-per-node=4",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --time=90",
+        "#SBATCH --cpus-per-task=8",
+    ):
         assert line in script, (line, script)
     assert "--signal=USR2@120" in script and "--array" not in script  # the array is added at submission

@@ -24,7 +24,8 @@ def test_eval_reproduces_the_training_test_metrics(cli_trained_run, tmp_path: Pa
     eval_dir = tmp_path / "eval"
     run_cli(
         eval_command(f"ckpt_path={ckpt}", *cli_trained_run["overrides"], f"hydra.run.dir={eval_dir}"),
-        cwd=tmp_path, env=subprocess_env(tmp_path),
+        cwd=tmp_path,
+        env=subprocess_env(tmp_path),
     )
     record = read_record(eval_dir)
     assert_completed(record, metrics=TEST_METRICS)

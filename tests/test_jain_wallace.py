@@ -27,8 +27,9 @@ def study() -> dict:
 def run_overrides(study: dict) -> list[tuple[str, str, int, list[str]]]:
     """(variant, data, seed, overrides) of every run: study + variant overrides, the grid value, the seed."""
     runs = []
-    for (vid, variant), data, seed in itertools.product(study["variants"].items(), study["grid"]["data"],
-                                                        study["seeds"]):
+    for (vid, variant), data, seed in itertools.product(
+        study["variants"].items(), study["grid"]["data"], study["seeds"]
+    ):
         runs.append((vid, data, seed, [*study["overrides"], *variant["overrides"], f"data={data}", f"seed={seed}"]))
     return runs
 
@@ -45,8 +46,7 @@ def test_study_file_has_the_format(study: dict) -> None:
 def test_published_values_for_the_four_datasets(study: dict) -> None:
     published = study["published"]
     assert "Jain" in published["source"] and published["metric"]
-    assert published["values"] == {"additive": {"jw_sst": 0.81, "jw_imdb": 0.88, "jw_agnews": 0.96,
-                                                "jw_20news": 0.94}}
+    assert published["values"] == {"additive": {"jw_sst": 0.81, "jw_imdb": 0.88, "jw_agnews": 0.96, "jw_20news": 0.94}}
 
 
 def check_common(cfg: DictConfig) -> None:
@@ -67,10 +67,22 @@ def check_variant(vid: str, cfg: DictConfig) -> None:
     att = cfg.model.attention  # what the model is built from (interpolates ${attention})
     if vid == "additive":
         assert (att.name, att.score, att.alignment, att.query, att.hidden_size, att.hops) == (
-            "attention", "additive", "soft", "learned", 128, 1)
+            "attention",
+            "additive",
+            "soft",
+            "learned",
+            128,
+            1,
+        )
     elif vid == "dot":
         assert (att.name, att.score, att.alignment, att.query, att.use_scale, att.hops) == (
-            "attention", "scaled_dot", "soft", "learned", False, 1)
+            "attention",
+            "scaled_dot",
+            "soft",
+            "learned",
+            False,
+            1,
+        )
     else:
         assert att.name == "none" and cfg.model.pooling.mode == "last"
 
@@ -81,8 +93,13 @@ def check_data(data: str, cfg: DictConfig) -> None:
     if data == "jw_sst":
         assert (d.source, d.dataset, d.text_column, d.label_column) == ("hub", "SetFit/sst5", "text", "label_text")
         assert dict(d.splits) == {"train": "train", "val": "validation", "test": "test"}
-        assert dict(d.label_map) == {"very negative": "negative", "negative": "negative", "neutral": None,
-                                     "positive": "positive", "very positive": "positive"}
+        assert dict(d.label_map) == {
+            "very negative": "negative",
+            "negative": "negative",
+            "neutral": None,
+            "positive": "positive",
+            "very positive": "positive",
+        }
         assert d.labels is None and d.max_tokens is None
     elif data == "jw_imdb":
         assert (d.source, d.dataset) == ("hub", "stanfordnlp/imdb")
@@ -119,8 +136,9 @@ def test_the_attention_modules_compute_their_scores() -> None:
     from attnbench.models.attention.scaled_dot import ScaledDotAttention
     from attnbench.models.pooling import build_aggregator
 
-    additive = build_aggregator({"name": "attention", "score": "additive", "query": "learned", "hidden_size": 128},
-                                {"mode": "last"}, 256)
+    additive = build_aggregator(
+        {"name": "attention", "score": "additive", "query": "learned", "hidden_size": 128}, {"mode": "last"}, 256
+    )
     att = additive.attention
     assert isinstance(att, AdditiveAttention)
     assert tuple(att.w_key.weight.shape) == (128, 256) and att.w_key.bias is not None

@@ -39,8 +39,17 @@ def write_grades(tmp_path: Path, per_class: int = 10, long_every: int = 0) -> Pa
 
 
 def dm_for(path: Path, **kwargs) -> TextClassificationDataModule:
-    settings = {"source": "local", "path": str(path), "min_freq": 1, "max_length": 64, "batch_size": 4,
-                "val_fraction": 0.2, "test_fraction": 0.2, "cache_dir": None, **kwargs}
+    settings = {
+        "source": "local",
+        "path": str(path),
+        "min_freq": 1,
+        "max_length": 64,
+        "batch_size": 4,
+        "val_fraction": 0.2,
+        "test_fraction": 0.2,
+        "cache_dir": None,
+        **kwargs,
+    }
     return TextClassificationDataModule.from_schema(**settings)
 
 
@@ -65,8 +74,7 @@ def test_labels_keep_the_listed_classes_in_the_listed_order(tmp_path: Path) -> N
 
 
 def test_label_map_merges_renames_and_drops(tmp_path: Path) -> None:
-    label_map = {"very negative": "neg", "negative": "neg", "neutral": None, "positive": "pos",
-                 "very positive": "pos"}
+    label_map = {"very negative": "neg", "negative": "neg", "neutral": None, "positive": "pos", "very positive": "pos"}
     dm = dm_for(write_grades(tmp_path), label_map=label_map)
     dm.setup("fit")
     # new classes in the source's class order (local string labels are sorted: negative < neutral < ...)
@@ -99,9 +107,19 @@ def test_filters_are_part_of_the_cache_key(tmp_path: Path) -> None:
     keys = {
         dm_for(path, cache_dir=cache, **kw).processing_key()
         for kw in (
-            {}, {"labels": ["positive", "negative"]}, {"labels": ["negative", "positive"]}, {"max_tokens": 10},
-            {"label_map": {"very negative": "n", "negative": "n", "neutral": None, "positive": "p",
-                           "very positive": "p"}},
+            {},
+            {"labels": ["positive", "negative"]},
+            {"labels": ["negative", "positive"]},
+            {"max_tokens": 10},
+            {
+                "label_map": {
+                    "very negative": "n",
+                    "negative": "n",
+                    "neutral": None,
+                    "positive": "p",
+                    "very positive": "p",
+                }
+            },
         )
     }
     assert len(keys) == 5
@@ -119,11 +137,24 @@ def test_filters_are_part_of_the_cache_key(tmp_path: Path) -> None:
         ({"labels": ["positive", "great"]}, r"data\.labels names label\(s\) \['great'\].*available labels: \["),
         ({"labels": ["positive"]}, r"data\.labels=.*at least two labels"),
         ({"labels": ["positive", "positive"]}, r"data\.labels lists \['positive'\] more than once"),
-        ({"label_map": {"positive": "p", "negative": "n"}},
-         r"data\.label_map does not say what to do with the source label\(s\) \['neutral', 'very negative', "
-         r"'very positive'\]"),
-        ({"label_map": {"positive": "p", "negative": "n", "neutral": None, "very negative": "n",
-                        "very positive": "p", "great": "p"}}, r"data\.label_map names label\(s\) \['great'\]"),
+        (
+            {"label_map": {"positive": "p", "negative": "n"}},
+            r"data\.label_map does not say what to do with the source label\(s\) \['neutral', 'very negative', "
+            r"'very positive'\]",
+        ),
+        (
+            {
+                "label_map": {
+                    "positive": "p",
+                    "negative": "n",
+                    "neutral": None,
+                    "very negative": "n",
+                    "very positive": "p",
+                    "great": "p",
+                }
+            },
+            r"data\.label_map names label\(s\) \['great'\]",
+        ),
         ({"label_map": dict.fromkeys(GRADES)}, r"data\.label_map maps every label to null"),
         ({"max_tokens": 1}, r"data\.max_tokens=1 drops every document"),
     ],
@@ -152,11 +183,22 @@ def test_filters_through_the_config(tmp_path: Path, make_cfg) -> None:
     from hydra.utils import instantiate
 
     path = write_grades(tmp_path)
-    cfg = make_cfg("data=local", f"data.path={path}", "data.min_freq=1", "data.labels=[positive,negative]",
-                   "data.max_tokens=100", "data.label_map={neutral: null}")
+    cfg = make_cfg(
+        "data=local",
+        f"data.path={path}",
+        "data.min_freq=1",
+        "data.labels=[positive,negative]",
+        "data.max_tokens=100",
+        "data.label_map={neutral: null}",
+    )
     # keys with spaces cannot be written on the command line (Hydra's grammar), only in YAML or here
-    cfg.data.label_map = {"very negative": "negative", "negative": "negative", "neutral": None,
-                          "positive": "positive", "very positive": "positive"}
+    cfg.data.label_map = {
+        "very negative": "negative",
+        "negative": "negative",
+        "neutral": None,
+        "positive": "positive",
+        "very positive": "positive",
+    }
     validate(cfg)
     dm = instantiate(cfg.data)
     dm.setup("fit")

@@ -237,12 +237,20 @@ def test_attention_pooling_ignores_padding() -> None:
         ({"name": "bilstm"}, {**ADDITIVE, "score": "banana"}, {"mode": "last"}, "attention.score"),
         ({"name": "bilstm"}, {**ADDITIVE, "alignment": "sharp"}, {"mode": "last"}, "attention.alignment"),
         ({"name": "bilstm"}, {**ADDITIVE, "query": "first"}, {"mode": "last"}, "attention.query"),
-        ({"name": "bilstm"}, {**ADDITIVE, "alignment": "hard", "hard_estimator": "vimco"}, {"mode": "last"},
-         "attention.hard_estimator"),
+        (
+            {"name": "bilstm"},
+            {**ADDITIVE, "alignment": "hard", "hard_estimator": "vimco"},
+            {"mode": "last"},
+            "attention.hard_estimator",
+        ),
         ({"name": "bilstm"}, {**ADDITIVE, "query": "last", "hops": 2}, {"mode": "last"}, "attention.hops"),
         ({"name": "bilstm"}, {**ADDITIVE, "use_scale": True}, {"mode": "last"}, "attention.use_scale"),
-        ({"name": "bilstm"}, {**ADDITIVE, "score": "general", "score_mode": "concat"}, {"mode": "last"},
-         "attention.score_mode"),
+        (
+            {"name": "bilstm"},
+            {**ADDITIVE, "score": "general", "score_mode": "concat"},
+            {"mode": "last"},
+            "attention.score_mode",
+        ),
         ({"name": "bilstm"}, {"name": "multihead", "heads": 3, "hidden_size": 8}, {"mode": "last"}, "attention.heads"),
     ],
 )
@@ -256,8 +264,12 @@ def test_hyperparameters_are_plain_values() -> None:
     from omegaconf import OmegaConf
 
     model = TextClassifier(
-        VOCAB, CLASSES, OmegaConf.create(ENCODERS["conv1d-k3"]), OmegaConf.create(AGGREGATORS["additive"][0]),
-        OmegaConf.create({"mode": "last"}), embedding_dim=4,
+        VOCAB,
+        CLASSES,
+        OmegaConf.create(ENCODERS["conv1d-k3"]),
+        OmegaConf.create(AGGREGATORS["additive"][0]),
+        OmegaConf.create({"mode": "last"}),
+        embedding_dim=4,
         optimizer=OmegaConf.create({"lr": 0.1, "betas": [0.9, 0.99]}),
     )
 

@@ -23,12 +23,18 @@ def test_default_is_adamw() -> None:
 
 
 def test_adam_takes_every_option() -> None:
-    opt = model_with({"name": "adam", "lr": 1e-3, "weight_decay": 1e-5, "amsgrad": True, "betas": [0.8, 0.9],
-                      "eps": 1e-7}).configure_optimizers()
+    opt = model_with(
+        {"name": "adam", "lr": 1e-3, "weight_decay": 1e-5, "amsgrad": True, "betas": [0.8, 0.9], "eps": 1e-7}
+    ).configure_optimizers()
     assert type(opt) is torch.optim.Adam
     d = opt.defaults
-    assert (d["lr"], d["weight_decay"], d["amsgrad"], tuple(d["betas"]), d["eps"]) == (1e-3, 1e-5, True, (0.8, 0.9),
-                                                                                        1e-7)
+    assert (d["lr"], d["weight_decay"], d["amsgrad"], tuple(d["betas"]), d["eps"]) == (
+        1e-3,
+        1e-5,
+        True,
+        (0.8, 0.9),
+        1e-7,
+    )
 
 
 def test_adam_weight_decay_is_l2_and_adamw_is_decoupled() -> None:
@@ -68,8 +74,14 @@ def test_a_training_step_with_adam_amsgrad(make_cfg) -> None:
     """A real (tiny) run with Adam + AMSGrad through train.run completes."""
     from attnbench.train import run
 
-    cfg = make_cfg("model.optimizer.name=adam", "model.optimizer.amsgrad=true", "model.optimizer.weight_decay=1e-5",
-                   "debug=fdr", "logger=none", "callbacks=none")
+    cfg = make_cfg(
+        "model.optimizer.name=adam",
+        "model.optimizer.amsgrad=true",
+        "model.optimizer.weight_decay=1e-5",
+        "debug=fdr",
+        "logger=none",
+        "callbacks=none",
+    )
     record = run(cfg)
     assert record["status"] == "completed"
     assert record["config"]["model"]["optimizer"]["name"] == "adam"

@@ -116,8 +116,10 @@ def test_local_parquet_with_train_and_test_only_carves_val_from_train(tmp_path: 
 
 def test_local_text_pairs(tmp_path: Path) -> None:
     rows = make_rows(10)
-    pairs = [{"premise": r["text"], "hypothesis": " ".join(r["text"].split()[:2]) + " and more words here",
-              "label": i % 2} for i, r in enumerate(rows)]
+    pairs = [
+        {"premise": r["text"], "hypothesis": " ".join(r["text"].split()[:2]) + " and more words here", "label": i % 2}
+        for i, r in enumerate(rows)
+    ]
     path = tmp_path / "pairs.csv"
     pd.DataFrame(pairs).to_csv(path, index=False)
     dm = small_dm(path, text_column="premise", text_pair_column="hypothesis", label_column="label")
@@ -154,20 +156,37 @@ def test_hub_source_from_a_local_dataset_folder(tmp_path: Path) -> None:
 def test_hub_save_to_disk_copy_with_class_labels_and_pairs(tmp_path: Path) -> None:
     import datasets
 
-    features = datasets.Features({"premise": datasets.Value("string"), "hypothesis": datasets.Value("string"),
-                                  "label": datasets.ClassLabel(names=["entailment", "neutral", "contradiction"])})
+    features = datasets.Features(
+        {
+            "premise": datasets.Value("string"),
+            "hypothesis": datasets.Value("string"),
+            "label": datasets.ClassLabel(names=["entailment", "neutral", "contradiction"]),
+        }
+    )
     rows = make_rows(10)
 
     def part(labels: list[int]) -> datasets.Dataset:
-        return datasets.Dataset.from_dict({"premise": [r["text"] for r in rows[: len(labels)]],
-                                           "hypothesis": [r["text"][::-1] for r in rows[: len(labels)]],
-                                           "label": labels}, features=features)
+        return datasets.Dataset.from_dict(
+            {
+                "premise": [r["text"] for r in rows[: len(labels)]],
+                "hypothesis": [r["text"][::-1] for r in rows[: len(labels)]],
+                "label": labels,
+            },
+            features=features,
+        )
 
-    dd = datasets.DatasetDict({"train": part([0, 1, 2] * 10), "validation": part([0, 1, 2] * 3),
-                               "test": part([0, 1, 2, -1] * 3)})
+    dd = datasets.DatasetDict(
+        {"train": part([0, 1, 2] * 10), "validation": part([0, 1, 2] * 3), "test": part([0, 1, 2, -1] * 3)}
+    )
     dd.save_to_disk(str(tmp_path / "snli"))
-    dm = TextClassificationDataModule.from_schema(source="hub", dataset="stanfordnlp/snli", path=str(tmp_path / "snli"),
-                                                  text_column="premise", text_pair_column="hypothesis", min_freq=1)
+    dm = TextClassificationDataModule.from_schema(
+        source="hub",
+        dataset="stanfordnlp/snli",
+        path=str(tmp_path / "snli"),
+        text_column="premise",
+        text_pair_column="hypothesis",
+        min_freq=1,
+    )
     dm.setup()
     assert dm.label_names == ["entailment", "neutral", "contradiction"]  # the ClassLabel's names
     assert dm.is_pair and len(dm.datasets["test"]) == 9 and dm.summary["unlabelled_dropped"] == 3
@@ -175,14 +194,16 @@ def test_hub_save_to_disk_copy_with_class_labels_and_pairs(tmp_path: Path) -> No
     bad = TextClassificationDataModule.from_schema(source="hub", path=str(tmp_path / "snli"), text_column="sentence")
     with pytest.raises(DataError, match=r"no column 'sentence' \(data.text_column\).*premise, hypothesis, label"):
         bad.setup()
-    bad = TextClassificationDataModule.from_schema(source="hub", path=str(tmp_path / "snli"), text_column="premise",
-                                                   splits={"test": "dev"})
+    bad = TextClassificationDataModule.from_schema(
+        source="hub", path=str(tmp_path / "snli"), text_column="premise", splits={"test": "dev"}
+    )
     with pytest.raises(DataError, match=r"no split 'dev' \(data.splits.test\).*'validation'"):
         bad.setup()
 
 
-@pytest.mark.parametrize("env", [{"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "http://127.0.0.1:9"}],
-                         ids=["offline-env", "unreachable"])
+@pytest.mark.parametrize(
+    "env", [{"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "http://127.0.0.1:9"}], ids=["offline-env", "unreachable"]
+)
 def test_hub_without_network_fails_fast_and_says_how_to_use_a_local_copy(env: dict, monkeypatch) -> None:
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
@@ -290,8 +311,9 @@ def test_unknown_format(tmp_path: Path) -> None:
         small_dm(path).setup()
 
 
-@pytest.mark.parametrize(("key", "value"), [("text_column", "review"), ("label_column", "stars"),
-                                            ("text_pair_column", "hypothesis")])
+@pytest.mark.parametrize(
+    ("key", "value"), [("text_column", "review"), ("label_column", "stars"), ("text_pair_column", "hypothesis")]
+)
 def test_missing_column_lists_the_available_ones(tmp_path: Path, key: str, value: str) -> None:
     path = write_csv(tmp_path, make_rows())
     with pytest.raises(DataError, match=rf"d.csv: no column '{value}' \(data.{key}\); available columns: text, label"):
@@ -351,11 +373,14 @@ def test_too_few_examples_to_carve_a_split(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"max_length": 0}, "data.max_length"), ({"tokenizer": "sentencepiece"}, "data.tokenizer"),
-     ({"truncation_side": "middle"}, "data.truncation_side"), ({"source": "kaggle"}, "data.source"),
-     ({"splits": {"dev": "dev"}}, "data.splits.dev")],
+    [
+        ({"max_length": 0}, "data.max_length"),
+        ({"tokenizer": "sentencepiece"}, "data.tokenizer"),
+        ({"truncation_side": "middle"}, "data.truncation_side"),
+        ({"source": "kaggle"}, "data.source"),
+        ({"splits": {"dev": "dev"}}, "data.splits.dev"),
+    ],
 )
 def test_invalid_settings(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TextClassificationDataModule.from_schema(**kwargs)
-

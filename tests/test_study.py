@@ -364,8 +364,18 @@ def test_demo_is_a_study_with_the_demo_columns(tmp_path: Path) -> None:
     tiny = [*TINY_OVERRIDES, "encoder.hidden_size=16", "debug=limit", "logger=csv"]
     proc = subprocess.run(
         # the overrides follow the study's name (argparse takes positionals before the options)
-        [sys.executable, "-m", "attnbench.cli.study", "demo", *tiny, "--out", str(out), "--sweep-dir",
-         str(tmp_path / "sweep"), "--no-wandb"],
+        [
+            sys.executable,
+            "-m",
+            "attnbench.cli.study",
+            "demo",
+            *tiny,
+            "--out",
+            str(out),
+            "--sweep-dir",
+            str(tmp_path / "sweep"),
+            "--no-wandb",
+        ],
         cwd=tmp_path,
         env=subprocess_env(tmp_path),
         capture_output=True,
@@ -530,8 +540,9 @@ def test_git_sha_is_dirty_for_code_changes_not_for_results(tmp_path: Path) -> No
     from attnbench.record import git_sha
 
     def git(*args: str) -> None:
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True, capture_output=True
+        )
 
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "table.md").write_text("old\n")

@@ -24,10 +24,16 @@ def test_multirun_writes_one_record_per_job(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
     run_cli(
         train_command(
-            "-m", "attention=none,additive", f"hydra.sweep.dir={sweep_dir}", "debug=fdr", "logger=none",
-            *TINY_OVERRIDES, "encoder.hidden_size=16",
+            "-m",
+            "attention=none,additive",
+            f"hydra.sweep.dir={sweep_dir}",
+            "debug=fdr",
+            "logger=none",
+            *TINY_OVERRIDES,
+            "encoder.hidden_size=16",
         ),
-        cwd=tmp_path, env=subprocess_env(tmp_path),
+        cwd=tmp_path,
+        env=subprocess_env(tmp_path),
     )
     records = sorted(sweep_dir.glob("*/run.json"))
     assert [p.parent.name for p in records] == ["0", "1"]

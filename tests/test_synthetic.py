@@ -56,7 +56,7 @@ def test_recall_label_is_the_value_of_the_queried_key() -> None:
     for text, label, length in zip(corpus.texts, corpus.labels, corpus.meta["length"], strict=True):
         tokens = text.split()
         assert len(tokens) == length and tokens[-2] == "query"
-        body = tokens[: -2]
+        body = tokens[:-2]
         body = body[1:] if len(body) % 2 else body
         pairs = dict(zip(body[0::2], body[1::2], strict=True))
         assert len(pairs) == len(body) // 2  # keys are distinct
@@ -64,11 +64,20 @@ def test_recall_label_is_the_value_of_the_queried_key() -> None:
 
 
 def test_pair_match_label_says_whether_the_query_occurs_in_order() -> None:
-    corpus = generate({"task": "pair_match", "length": [12, 40], "noise_vocab": 30, "query_length": 3,
-                       "num_train": 200, "num_val": 10, "num_test": 10}, seed=0)
+    corpus = generate(
+        {
+            "task": "pair_match",
+            "length": [12, 40],
+            "noise_vocab": 30,
+            "query_length": 3,
+            "num_train": 200,
+            "num_val": 10,
+            "num_test": 10,
+        },
+        seed=0,
+    )
     assert corpus.pairs is not None and corpus.label_names == ["absent", "in_order"]
-    for query, doc, label, length in zip(corpus.texts, corpus.pairs, corpus.labels, corpus.meta["length"],
-                                         strict=True):
+    for query, doc, label, length in zip(corpus.texts, corpus.pairs, corpus.labels, corpus.meta["length"], strict=True):
         assert len(doc.split()) == length and len(query.split()) == 3
         assert label == int(in_order(query.split(), doc.split()))
     share = sum(corpus.labels) / len(corpus.labels)
@@ -78,8 +87,7 @@ def test_pair_match_label_says_whether_the_query_occurs_in_order() -> None:
 def test_pair_recall_label_is_the_value_of_the_query_key_in_the_document() -> None:
     corpus = generate({"task": "pair_recall", "length": [9, 20], "num_keys": 10, **SMALL}, seed=0)
     assert corpus.pairs is not None
-    for query, doc, label, length in zip(corpus.texts, corpus.pairs, corpus.labels, corpus.meta["length"],
-                                         strict=True):
+    for query, doc, label, length in zip(corpus.texts, corpus.pairs, corpus.labels, corpus.meta["length"], strict=True):
         tokens = doc.split()
         assert len(tokens) == length and len(query.split()) == 1
         body = tokens[1:] if length % 2 else tokens
@@ -91,10 +99,15 @@ def test_pair_recall_label_is_the_value_of_the_query_key_in_the_document() -> No
 
 @pytest.mark.parametrize(
     ("cfg", "message"),
-    [({"task": "copy"}, "data.synthetic.task"), ({"length": 1}, "data.synthetic.length"),
-     ({"position": "random"}, "data.synthetic.position"), ({"num_train": 0}, "data.synthetic.num_train"),
-     ({"task": "recall", "length": 100, "num_keys": 10}, "num_keys"), ({"lenght": 3}, "data.synthetic.lenght"),
-     ({"task": "pair_recall", "length": 40, "num_keys": 10}, "needs 20 distinct keys")],
+    [
+        ({"task": "copy"}, "data.synthetic.task"),
+        ({"length": 1}, "data.synthetic.length"),
+        ({"position": "random"}, "data.synthetic.position"),
+        ({"num_train": 0}, "data.synthetic.num_train"),
+        ({"task": "recall", "length": 100, "num_keys": 10}, "num_keys"),
+        ({"lenght": 3}, "data.synthetic.lenght"),
+        ({"task": "pair_recall", "length": 40, "num_keys": 10}, "needs 20 distinct keys"),
+    ],
 )
 def test_bad_synthetic_settings(cfg: dict, message: str) -> None:
     with pytest.raises(DataError, match=message):
@@ -102,8 +115,13 @@ def test_bad_synthetic_settings(cfg: dict, message: str) -> None:
 
 
 def test_datamodule_keeps_each_examples_length() -> None:
-    dm = TextClassificationDataModule.from_schema(source="synthetic", min_freq=1, max_length=64, batch_size=8,
-                                                  synthetic={"task": "needle", "length": [8, 24], **SMALL})
+    dm = TextClassificationDataModule.from_schema(
+        source="synthetic",
+        min_freq=1,
+        max_length=64,
+        batch_size=8,
+        synthetic={"task": "needle", "length": [8, 24], **SMALL},
+    )
     dm.setup()
     assert dm.summary["train/by_length"] == {"8": 40, "24": 40}
     assert dm.summary["train/truncated"] == 0

@@ -38,8 +38,13 @@ def test_fast_dev_run(encoder: str, aggregator: str, make_cfg, tmp_path: Path) -
 @pytest.mark.slow
 @pytest.mark.parametrize("scheduler", ["cosine", "plateau"])
 def test_fast_dev_run_with_scheduler(scheduler: str, make_cfg) -> None:
-    cfg = make_cfg("encoder=conv1d", "debug=fdr", "logger=none", f"model.scheduler.name={scheduler}",
-                   "model.scheduler.warmup_fraction=0.5")
+    cfg = make_cfg(
+        "encoder=conv1d",
+        "debug=fdr",
+        "logger=none",
+        f"model.scheduler.name={scheduler}",
+        "model.scheduler.warmup_fraction=0.5",
+    )
     assert_completed(run(cfg))
 
 

@@ -56,7 +56,7 @@ class AttentionHeatmaps(pl.Callback):
         if batch_idx != 0 or not trainer.is_global_zero or self.num_examples == 0:
             return
         paths, captions = self.draw_batch(
-            pl_module, batch, trainer.datamodule, Path(trainer.default_root_dir) / self.dirname
+            pl_module, batch, getattr(trainer, "datamodule", None), Path(trainer.default_root_dir) / self.dirname
         )
         self.paths += paths
         if not paths:
@@ -71,8 +71,9 @@ class AttentionHeatmaps(pl.Callback):
     ) -> tuple[list[Path], list[str]]:
         """Draw the first ``num_examples`` examples of ``batch`` (eval mode: hard attention is argmax)
         into ``out_dir``; returns the PNG paths and their captions (none for models without weights)."""
+        run_batch: Any = pl_module.run_batch  # a task of tasks/: every one has it
         with torch.no_grad():
-            out = pl_module.run_batch(batch)
+            out = run_batch(batch)
         if out.weights is None:
             return [], []
         tokenizer = getattr(datamodule, "tokenizer", None)

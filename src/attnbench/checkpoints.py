@@ -42,7 +42,9 @@ def restore_data_state(dm: pl.LightningDataModule, checkpoint: dict[str, Any]) -
 
 
 def check_compatible(
-    model: pl.LightningModule, checkpoint: dict[str, Any], ckpt_path: str | Path,
+    model: pl.LightningModule,
+    checkpoint: dict[str, Any],
+    ckpt_path: str | Path,
     hint: str = "",
 ) -> None:
     """Raise :class:`CheckpointMismatchError` listing every hyperparameter (as ``model.<key>``) on

@@ -33,11 +33,24 @@ log = logging.getLogger(__name__)
 # Set by the launcher in the parent process (as Lightning's does); restored after the job.
 LAUNCHER_ENV_KEYS = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE", "OMP_NUM_THREADS")
 # Hydra overrides that describe the sweep or its launcher, not the job: a child never gets them.
-_SWEEP_ONLY = ("hydra.run.", "hydra.sweep.", "hydra.launcher", "hydra/launcher", "hydra.sweeper", "hydra/sweeper",
-               "hydra.mode", "hydra.output_subdir", "hydra.job.name", "hydra.job_logging.handlers.file.filename")
+_SWEEP_ONLY = (
+    "hydra.run.",
+    "hydra.sweep.",
+    "hydra.launcher",
+    "hydra/launcher",
+    "hydra.sweeper",
+    "hydra/sweeper",
+    "hydra.mode",
+    "hydra.output_subdir",
+    "hydra.job.name",
+    "hydra.job_logging.handlers.file.filename",
+)
 # `trainer.strategy` strings that mean Lightning's DDP with processes it starts itself.
-DDP_NAMES = {"ddp": {}, "ddp_find_unused_parameters_true": {"find_unused_parameters": True},
-             "ddp_find_unused_parameters_false": {"find_unused_parameters": False}}
+DDP_NAMES = {
+    "ddp": {},
+    "ddp_find_unused_parameters_true": {"find_unused_parameters": True},
+    "ddp_find_unused_parameters_false": {"find_unused_parameters": False},
+}
 
 
 def _hydra_value(text: str) -> str:
@@ -56,8 +69,8 @@ def hydra_child_command(local_rank: int, log_stem: str) -> tuple[list[str], str]
     from hydra.utils import get_original_cwd
 
     hc = HydraConfig.get()
-    output_dir = hc.runtime.output_dir
-    command = [sys.executable, "-m", "attnbench.train", "--config-name", hc.job.config_name]
+    output_dir = str(hc.runtime.output_dir)
+    command = [sys.executable, "-m", "attnbench.train", "--config-name", str(hc.job.config_name)]
     for source in hc.runtime.config_sources:
         if source.provider == "command-line":  # --config-dir
             command += ["--config-dir", source.path.removeprefix("file://")]
@@ -73,7 +86,7 @@ def hydra_child_command(local_rank: int, log_stem: str) -> tuple[list[str], str]
 def _hydra_job_running() -> bool:
     from hydra.core.hydra_config import HydraConfig
 
-    return HydraConfig.initialized() and HydraConfig.get().runtime.get("output_dir") is not None
+    return HydraConfig.initialized() and HydraConfig.get().runtime.output_dir is not None
 
 
 class HydraJobLauncher(_SubprocessScriptLauncher):

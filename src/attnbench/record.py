@@ -47,7 +47,11 @@ def git_sha(path: str | Path | None = None) -> str | None:
         # results/ holds outputs (tables a report is writing right now), not code: it does not make the code dirty
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no", "--", ":/", ":(exclude,top)results"],
-            cwd=where, capture_output=True, text=True, timeout=10, check=True,
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None

@@ -50,6 +50,7 @@ def config_hash(cfg: DictConfig | dict[str, Any]) -> str:
     (null) settings and :data:`HASH_DEFAULTS`: two runs with the same hash compute the same thing. Works
     on a composed config outside a Hydra run and on the resolved ``config`` of a ``run.json``."""
     node = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False) if isinstance(cfg, DictConfig) else cfg)
+    assert isinstance(node, DictConfig)  # a run config is a mapping
     # gone before resolving: they may interpolate Hydra's runtime (the W&B run name, the study's job name)
     for key in ("hydra", "logger", "study"):
         node.pop(key, None)

@@ -26,7 +26,7 @@ def _option_schema(group: str, node: DictConfig) -> type | None:
     if group == "attention":
         return options.get(node.get("name"), options["attention"])
     if group == "model":  # by target; an unknown target is checked by instantiation
-        return next((o for o in options.values() if o._target_ == node.get("_target_")), None)
+        return next((o for o in options.values() if getattr(o, "_target_", None) == node.get("_target_")), None)
     if group in ("data", "pooling", "paths"):
         return next(iter(options.values()))
     return None
@@ -53,8 +53,8 @@ def _check_target_keys(path: str, node: DictConfig) -> None:
     params = inspect.signature(target).parameters
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return
-    for key in node:
-        if not str(key).startswith("_") and key not in params:
+    for key in map(str, node):
+        if not key.startswith("_") and key not in params:
             raise ConfigKeyError(
                 f"config key '{path}.{key}' is not an argument of {node._target_}; "
                 f"accepted: {', '.join(k for k in params if k != 'self')}"
@@ -74,7 +74,7 @@ def _check_trainer(trainer: object) -> None:
     import pytorch_lightning as pl
 
     params = inspect.signature(pl.Trainer.__init__).parameters
-    for key in trainer:
+    for key in map(str, trainer):
         if key not in params:
             raise ConfigKeyError(f"config key 'trainer.{key}' is not a pytorch_lightning.Trainer argument")
 
@@ -85,7 +85,7 @@ def validate(cfg: DictConfig) -> None:
     Raises :class:`ConfigKeyError` naming the unknown key and what is accepted there.
     """
     allowed = {f.name for f in fields(RunConfig)} | {"hydra"}
-    for key in cfg:
+    for key in map(str, cfg):
         if key not in allowed:
             raise ConfigKeyError(f"unknown top-level config key '{key}'; accepted: {', '.join(sorted(allowed))}")
     for group in SCHEMA_CHECKED_GROUPS:

@@ -33,6 +33,12 @@ class TextBatch:
     def is_pair(self) -> bool:
         return self.pair_ids is not None
 
+    def pair(self) -> tuple[Tensor, Tensor, Tensor]:
+        """``(pair_ids, pair_lengths, pair_mask)`` of text-pair data; ValueError for single texts."""
+        if self.pair_ids is None or self.pair_lengths is None or self.pair_mask is None:
+            raise ValueError("this batch holds single texts, not text pairs")
+        return self.pair_ids, self.pair_lengths, self.pair_mask
+
     def __len__(self) -> int:
         return self.ids.shape[0]
 

@@ -94,7 +94,7 @@ class TextClassifier(ClassificationTask):
         agg = self.encode(batch.ids, batch.lengths, batch.mask)
         if not batch.is_pair:
             return ClassifierOutput(self.head(agg.vector), agg.weights, agg.penalty, agg.log_prob)
-        other = self.encode(batch.pair_ids, batch.pair_lengths, batch.pair_mask)
+        other = self.encode(*batch.pair())
         u, v = agg.vector, other.vector
         logits = self.head(torch.cat([u, v, (u - v).abs(), u * v], dim=-1))
         # both texts' penalties and sampled hard positions shape the loss; the weights shown are the first text's

@@ -74,7 +74,7 @@ class BiLSTMEncoder(nn.Module):
             input_size, o.hidden_size, o.num_layers, batch_first=True, bidirectional=True,
             dropout=o.dropout if o.num_layers > 1 else 0.0,
         )  # fmt: skip
-        self.output_size = 2 * o.hidden_size
+        self.output_size: int = 2 * o.hidden_size
 
     def _mode(self, device: torch.device) -> str:
         if self.implementation != "auto":
@@ -134,7 +134,7 @@ class Conv1DEncoder(nn.Module):
         )
         self.act = acts[activation]()
         self.dropout = nn.Dropout(o.dropout)
-        self.output_size = filters
+        self.output_size: int = filters
 
     def forward(self, x: Tensor, lengths: Tensor, mask: Tensor) -> EncoderOutput:
         keep = mask[:, None, :].to(x.dtype)  # [B, 1, T]
@@ -162,10 +162,11 @@ class TokenMLPEncoder(nn.Module):
         return EncoderOutput(states, last_valid(states, lengths))
 
 
-ENCODERS = {"bilstm": BiLSTMEncoder, "conv1d": Conv1DEncoder, "token_mlp": TokenMLPEncoder}
+Encoder = BiLSTMEncoder | Conv1DEncoder | TokenMLPEncoder
+ENCODERS: dict[str, type[Encoder]] = {"bilstm": BiLSTMEncoder, "conv1d": Conv1DEncoder, "token_mlp": TokenMLPEncoder}
 
 
-def build_encoder(spec: dict, input_size: int) -> nn.Module:
+def build_encoder(spec: dict, input_size: int) -> Encoder:
     """Build an encoder from its config (``name`` + constructor arguments)."""
     spec = dict(spec)
     name = spec.pop("name")

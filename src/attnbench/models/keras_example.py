@@ -99,6 +99,7 @@ class KerasConv1DAttention(ClassificationTask):
         if value_ids is None:
             value, value_mask = query, mask
         else:
+            assert value_lengths is not None and value_mask is not None, "value_ids come with their lengths and mask"
             value = self._encode(value_ids, value_lengths, value_mask)
         out = self.attention(query, value, mask=value_mask)
         # GlobalAveragePooling1D of the query encoding and of the attention output, then Concatenate

@@ -56,7 +56,7 @@ class Pooling(nn.Module):
         if mode not in ("last", "mean", "max"):
             raise ValueError(f"pooling.mode={mode!r}; use last, mean or max")
         self.mode = mode
-        self.output_size = input_size
+        self.output_size: int = input_size
 
     def forward(self, enc: EncoderOutput, mask: Tensor) -> Pooled:
         if self.mode == "last":
@@ -108,6 +108,7 @@ def check_query(query: str, hops: int) -> None:
 def queries(kind: str, learned: Tensor | None, enc: EncoderOutput) -> Tensor:
     """The queries [B, Tq, D] of a query kind: learned vectors, the final state, or every state."""
     if kind == "learned":
+        assert learned is not None, "query=learned has learned query vectors"
         return learned[None].expand(enc.states.shape[0], -1, -1)
     return enc.final[:, None, :] if kind == "last" else enc.states
 
@@ -164,7 +165,7 @@ class AttentionPooling(nn.Module):
         self.query = learned_queries(o.query, o.hops, query_dim)  # first: the seeded initialisation stays put
         align = Alignment(o.alignment, query_dim, o.hidden_size, o.window, o.hard_estimator, o.temperature)
         self.attention = cls(query_dim=query_dim, key_dim=input_size, alignment=align, **score_options(o))
-        self.output_size = (o.hops if o.query == "learned" else 1) * input_size
+        self.output_size: int = (o.hops if o.query == "learned" else 1) * input_size
 
     def forward(self, enc: EncoderOutput, mask: Tensor) -> Pooled:
         query = queries(self.kind, self.query, enc)
@@ -223,7 +224,7 @@ class MultiHeadAttentionPooling(nn.Module):
         hidden_size = o.hidden_size
         self.q_proj, self.k_proj, self.v_proj = (nn.Linear(input_size, hidden_size) for _ in range(3))
         self.out_proj = nn.Linear(hidden_size, hidden_size)
-        self.output_size = (o.hops if o.query == "learned" else 1) * hidden_size
+        self.output_size: int = (o.hops if o.query == "learned" else 1) * hidden_size
 
     def _split(self, x: Tensor) -> Tensor:  # [B, T, H] → [B, heads, T, H / heads]
         return x.view(x.shape[0], x.shape[1], self.heads, -1).transpose(1, 2)
@@ -256,7 +257,9 @@ class MultiHeadAttentionPooling(nn.Module):
         return Pooled(vector, weights)
 
 
-def build_aggregator(attention: dict, pooling: dict, input_size: int) -> nn.Module:
+def build_aggregator(
+    attention: dict, pooling: dict, input_size: int
+) -> Pooling | AttentionPooling | MultiHeadAttentionPooling:
     """``attention.name``: ``none`` → :class:`Pooling` from ``pooling``; ``attention`` →
     :class:`AttentionPooling`; ``multihead`` → :class:`MultiHeadAttentionPooling`; any of them with
     ``frozen=uniform`` → :class:`UniformAttention`."""

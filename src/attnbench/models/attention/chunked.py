@@ -22,10 +22,11 @@ order of the sums differs).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import Tensor
-from torch.autograd.function import FunctionCtx, once_differentiable
+from torch.autograd.function import once_differentiable
 
 # Bytes of one [B, chunk, Tk, H] block, by device type. CPU (2 cores, B=32, T=400, H=128, fp32): blocks
 # of 0.5–32 MB took the same CPU time, 64 MB about 20% more; so 32 MB. A GPU wants large blocks (each
@@ -45,7 +46,7 @@ def chunk_rows(
     if chunk_size == "direct":
         return None
     if chunk_size != "auto":
-        return check_chunk_size(chunk_size)
+        return int(check_chunk_size(chunk_size))
     row_bytes = max(1, batch * tk * hidden * itemsize)  # one query's slice of the hidden layer
     return max(1, BUDGET_BYTES.get(device, DEFAULT_BUDGET_BYTES) // row_bytes)
 
@@ -78,7 +79,7 @@ class ChunkedTanhScores(torch.autograd.Function):
     """``apply(a [B, Tq, H], c [B, Tk, H], v [H], rows) → scores [B, Tq, Tk]``, ``rows`` queries a block."""
 
     @staticmethod
-    def forward(ctx: FunctionCtx, a: Tensor, c: Tensor, v: Tensor, rows: int) -> Tensor:
+    def forward(ctx: Any, a: Tensor, c: Tensor, v: Tensor, rows: int) -> Tensor:
         scores = a.new_empty(a.shape[0], a.shape[1], c.shape[1])
         for queries, hidden in _blocks(a, c, rows):
             scores[:, queries] = hidden @ v
@@ -88,7 +89,7 @@ class ChunkedTanhScores(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None, None]:
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None, None]:
         a, c, v = ctx.saved_tensors
         need_a, need_c, need_v = ctx.needs_input_grad[:3]
         # Sums over many blocks: accumulate low-precision dtypes (bf16 under autocast) in float32.
@@ -98,15 +99,15 @@ class ChunkedTanhScores(torch.autograd.Function):
         grad_v = torch.zeros(v.shape, dtype=acc, device=v.device) if need_v else None
         for queries, hidden in _blocks(a, c, ctx.rows):  # the tanh recomputed, block by block
             g = grad[:, queries]  # [B, n, Tk]
-            if need_v:  # ∂s/∂v = tanh(.), summed over b, i, j: one matrix-vector product
+            if grad_v is not None:  # ∂s/∂v = tanh(.), summed over b, i, j: one matrix-vector product
                 grad_v += (g.reshape(1, -1) @ hidden.flatten(0, 2)).squeeze(0)
             # ∂s/∂(a_i + c_j) = v ⊙ g ⊙ (1 − tanh²): one fused kernel, in place; v comes after the sums
             torch.ops.aten.tanh_backward.grad_input(g[..., None].expand_as(hidden), hidden, grad_input=hidden)
-            if need_a:
+            if grad_a is not None:
                 grad_a[:, queries] = hidden.sum(2) * v
-            if need_c:
+            if grad_c is not None:
                 grad_c += hidden.sum(1)
-        if need_c:
+        if grad_c is not None:
             grad_c = (grad_c * v).to(c.dtype)
         return grad_a, grad_c, None if grad_v is None else grad_v.to(v.dtype), None
 
