@@ -66,6 +66,7 @@ class ClassifierExplainer:
 
     def _multihead(self, states: Tensor, weights: Tensor) -> Tensor:
         agg = self.aggregator
+        assert isinstance(agg, MultiHeadAttentionPooling)
         b, v, r, t = weights.shape
         values = agg._split(agg.v_proj(states))  # [B, heads, T, d]
         per_head = weights.to(states.dtype).view(b, v, agg.heads, r // agg.heads, t)  # [B, V, heads, hops, T]

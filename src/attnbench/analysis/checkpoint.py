@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytorch_lightning as pl
 from hydra.utils import instantiate
@@ -21,6 +21,7 @@ from torch import nn
 from attnbench.analysis.adapter import NotAnalysable, explainer
 from attnbench.analysis.session import analyse_run, chosen
 from attnbench.checkpoints import load_checkpoint, load_weights, restore_data_state
+from attnbench.data import TextClassificationDataModule
 from attnbench.fitters import build_loggers
 from attnbench.record import RUN_FILE, read_run_record, write_json_atomic
 from attnbench.run_record import RunRecord, summarize_loggers
@@ -32,7 +33,7 @@ class AnalysisError(ValueError):
     """An analysis that cannot run as configured; the message says what to change."""
 
 
-def load_trained(cfg: DictConfig, ckpt_path: str | Path, dm: pl.LightningDataModule | None = None) -> tuple:
+def load_trained(cfg: DictConfig, ckpt_path: str | Path, dm: TextClassificationDataModule | None = None) -> tuple:
     """The model of ``cfg.model`` with the weights of ``ckpt_path`` (checked to match), and a data module
     with the checkpoint's tokenizer and labels, set up (or ``dm``, already set up)."""
     checkpoint = load_checkpoint(ckpt_path)
@@ -45,10 +46,9 @@ def load_trained(cfg: DictConfig, ckpt_path: str | Path, dm: pl.LightningDataMod
     return model, dm
 
 
-def analyse_trained(cfg: DictConfig, model: nn.Module, dm: pl.LightningDataModule, out_dir: str | Path) -> dict:
+def analyse_trained(cfg: DictConfig, model: nn.Module, dm: TextClassificationDataModule, out_dir: str | Path) -> dict:
     """Run ``cfg.analysis`` on ``model`` over ``dm``'s test split; files under ``<out_dir>/analysis``."""
-    options = OmegaConf.to_container(cfg.analysis, resolve=True)
-    assert isinstance(options, dict)
+    options = cast(dict[str, Any], OmegaConf.to_container(cfg.analysis, resolve=True))
     others = []
     if "seed_agreement" in chosen(options):
         paths = options["seed_agreement"]["ckpt_paths"]
@@ -64,16 +64,17 @@ def analyse_trained(cfg: DictConfig, model: nn.Module, dm: pl.LightningDataModul
 
 def info_of(cfg: DictConfig, ckpt_path: str | None) -> dict[str, Any]:
     """What the ``analysis`` block of ``run.json`` says: the checkpoint, the measurements, the options."""
-    options = OmegaConf.to_container(cfg.analysis, resolve=True)
-    assert isinstance(options, dict)
+    options = cast(dict[str, Any], OmegaConf.to_container(cfg.analysis, resolve=True))
     return {"checkpoint": ckpt_path, "measurements": chosen(options), "options": options}
 
 
-def analyse_fitted(cfg: DictConfig, model: Any, dm: pl.LightningDataModule, record: RunRecord) -> dict[str, float]:
+def analyse_fitted(
+    cfg: DictConfig, model: Any, dm: TextClassificationDataModule, record: RunRecord
+) -> dict[str, float]:
     """After a run: analyse the tested model (the best checkpoint when training kept one) on rank 0;
     the summary comes back for the run's metrics. A model without attention weights is not analysed
     (``run.json`` says why under ``analysis.skipped``)."""
-    if rank_zero_only.rank != 0:
+    if getattr(rank_zero_only, "rank", 0) != 0:
         return {}
     try:  # a study may mix attention models with baselines: the baselines' analysis is skipped, said so
         model = explainer(model).classifier

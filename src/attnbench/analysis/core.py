@@ -69,8 +69,11 @@ class Inputs:
 
     def head(self, n: int) -> Inputs:
         """The first ``n`` examples."""
-        cut = {k: v if v is None else v[:n] for k, v in vars(self).items() if k != "mask"}
-        return Inputs(**cut)
+
+        def cut(x: Tensor | None) -> Tensor | None:
+            return None if x is None else x[:n]
+
+        return Inputs(self.ids[:n], self.lengths[:n], cut(self.gold), cut(self.index), cut(self.labels))
 
 
 def attention_of(weights: Tensor) -> Tensor:

@@ -259,7 +259,7 @@ class MultiHeadAttentionPooling(nn.Module):
 
 def build_aggregator(
     attention: dict, pooling: dict, input_size: int
-) -> Pooling | AttentionPooling | MultiHeadAttentionPooling:
+) -> Pooling | AttentionPooling | MultiHeadAttentionPooling | UniformAttention:
     """``attention.name``: ``none`` → :class:`Pooling` from ``pooling``; ``attention`` →
     :class:`AttentionPooling`; ``multihead`` → :class:`MultiHeadAttentionPooling`; any of them with
     ``frozen=uniform`` → :class:`UniformAttention`."""
