@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 import torch
 
 # Hyperparameters added after checkpoints existed, with the value those checkpoints were trained with.
-LEGACY_DEFAULTS = {"optimizer.name": "adamw"}
+LEGACY_DEFAULTS = {"optimizer.name": "adamw", "attention.frozen": None}
 
 
 class CheckpointMismatchError(ValueError):

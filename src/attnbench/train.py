@@ -17,6 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.utilities import rank_zero_only
 
+from attnbench.analysis.checkpoint import analyse_fitted
 from attnbench.attempts import begin_attempt
 from attnbench.checkpoints import load_checkpoint, restore_data_state
 from attnbench.config import config_dir, config_hash, register_configs, validate
@@ -80,6 +81,8 @@ def run(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> di
                 metrics.update(fitter.fit(dm))
             if cfg.test:
                 metrics.update(fitter.test(dm))
+            if cfg.get("analysis") is not None:  # analysis=[...]: faithfulness analyses of the tested model
+                metrics.update(analyse_fitted(cfg, getattr(fitter, "model", None), dm, record))
         record.fields["metrics"] = dict(sorted(metrics.items()))
     return record.fields
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from attnbench.config.analysis import MEASUREMENT_SCHEMAS, AnalysisConfig
 from attnbench.config.optim import OPTIMIZERS, SCHEDULERS, OptimizerConfig, SchedulerConfig
 from attnbench.config.runtime import (
     AlignmentHeatmapsConfig,
@@ -128,6 +129,14 @@ class Conv1DConfig:
     dropout: float = 0.0
 
 
+@dataclass
+class TokenMLPConfig:
+    """Wiegreffe & Pinter 2019's non-contextual diagnostic: one tanh layer per token, no context."""
+
+    name: str = "token_mlp"
+    hidden_size: int = 128
+
+
 # ---- attention / pooling ------------------------------------------------------------------
 
 
@@ -154,6 +163,7 @@ class AttentionConfig:
     temperature: float = 1.0  # Gumbel-softmax τ
     max_positions: int = "${data.max_length}"  # type: ignore[assignment]  # score=location: positions it scores
     chunk_size: str = "auto"  # additive / concat tanh layer in query blocks: auto (memory budget) | direct | N
+    frozen: str | None = None  # uniform: weights fixed to uniform over valid tokens, no attention parameters
 
 
 @dataclass
@@ -168,6 +178,7 @@ class MultiHeadConfig:
     need_weights: bool = True
     average_attn_weights: bool = True  # False: one weight row per head
     dropout: float = 0.0
+    frozen: str | None = None  # uniform: weights fixed to uniform over valid tokens, no attention parameters
 
 
 @dataclass
@@ -254,6 +265,7 @@ class RunConfig:
     resume: bool = True  # train: start from <checkpoint dir>/last.ckpt when the run directory has one
     torch_threads: int | None = None
     skip_completed: bool = False  # a run directory whose run.json completed with this config hash: skip
+    analysis: AnalysisConfig | None = None  # analysis=[kendall,...]: analyses after training (attnbench.analysis)
     study: Any = None  # set by `attnbench-study`: {name, variant, label, run_name} (reports, W&B group)
 
 
@@ -262,7 +274,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "data": {"text": DataConfig, "seq2seq": Seq2SeqDataConfig},
     "decoder": {"lstm": DecoderConfig},
     "decode": {"decode": DecodeConfig},
-    "encoder": {"bilstm": BiLSTMConfig, "conv1d": Conv1DConfig},
+    "encoder": {"bilstm": BiLSTMConfig, "conv1d": Conv1DConfig, "token_mlp": TokenMLPConfig},
     "attention": {"none": NoAttentionConfig, "attention": AttentionConfig, "multihead": MultiHeadConfig},
     "pooling": {"pooling": PoolingConfig},
     "model": {
@@ -282,4 +294,5 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "alignment_heatmaps": AlignmentHeatmapsConfig,
     },
     "paths": {"paths": PathsConfig},
+    "analysis": MEASUREMENT_SCHEMAS,
 }

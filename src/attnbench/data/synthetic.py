@@ -2,7 +2,8 @@
 the sequence must eventually fail as the length L grows.
 
 Tasks (``data.synthetic.task``); every example is a space-separated token string, so the ordinary
-tokenizer and DataModule handle it, and each has exactly ``L`` tokens (``meta['length']``):
+tokenizer and DataModule handle it, and each has exactly ``L`` tokens (``meta['length']``); ``meta['gold']``
+is the position of the token that decides the label (:func:`gold_position`):
 
 - ``needle``: ``L - 2`` noise tokens ``n<i>``; at ``position`` the marker ``needle`` followed by a value
   token ``v<k>``. The label is ``k`` (``num_classes`` classes).
@@ -30,7 +31,7 @@ import numpy as np
 from attnbench.config import SyntheticConfig
 from attnbench.data.corpus import DataError, TextCorpus
 
-GENERATOR_VERSION = 1  # bump when generation changes, so cached data built by the old code is not reused
+GENERATOR_VERSION = 2  # bump when generation changes, so cached data built by the old code is not reused
 TASKS = ("needle", "recall", "pair_match", "pair_recall")  # append only: the index seeds the generator
 PAIR_TASKS = ("pair_match", "pair_recall")
 POSITIONS = ("uniform", "middle", "start", "end")
@@ -134,6 +135,20 @@ def _pair_recall(rng: np.random.Generator, length: int, cfg: dict[str, Any]) -> 
     return [f"k{keys[q]}"], doc, int(values[q])
 
 
+def gold_position(task: str, tokens: list[str], pair: list[str] | None) -> int:
+    """Where the token that decides the label is (``meta['gold']``; −1: no single one): needle: the value
+    after the marker; recall: the value after the queried key; pair_recall: the query key's value in the
+    document (the second text). Positions count words, as ``tokenizer=word`` does."""
+    if task == "needle":
+        return tokens.index("needle") + 1
+    if task == "recall":
+        at = tokens.index(tokens[-1])  # the queried key's pair, or the query itself when there is none
+        return at + 1 if at < len(tokens) - 2 else -1
+    if task == "pair_recall" and pair is not None:
+        return pair.index(tokens[0]) + 1
+    return -1
+
+
 GENERATORS = {"needle": _needle, "recall": _recall, "pair_match": _pair_match, "pair_recall": _pair_recall}
 
 
@@ -143,7 +158,7 @@ def generate(cfg: dict[str, Any], seed: int) -> TextCorpus:
     cfg = _check(dict(cfg))
     task = cfg["task"]
     make = GENERATORS[task]
-    texts, pairs, labels, ids, split, lengths = [], [], [], [], [], []
+    texts, pairs, labels, ids, split, lengths, gold = [], [], [], [], [], [], []
     for length in cfg["length"]:
         for split_index, (name, size_key) in enumerate(SPLIT_SIZES):
             rng = np.random.default_rng([seed, TASKS.index(task), length, split_index])
@@ -156,6 +171,7 @@ def generate(cfg: dict[str, Any], seed: int) -> TextCorpus:
                 ids.append(f"{name}/L{length}/{i}")
                 split.append(name)
                 lengths.append(length)
+                gold.append(gold_position(task, tokens, pair))
     label_names = ["absent", "in_order"] if task == "pair_match" else [f"v{k}" for k in range(cfg["num_classes"])]
     return TextCorpus(
         texts,
@@ -164,5 +180,5 @@ def generate(cfg: dict[str, Any], seed: int) -> TextCorpus:
         ids,
         pairs=pairs if task in PAIR_TASKS else None,
         split=split,
-        meta={"length": lengths},
+        meta={"length": lengths, "gold": gold},
     )

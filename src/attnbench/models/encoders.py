@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from attnbench.config.schema import BiLSTMConfig, Conv1DConfig
+from attnbench.config.schema import BiLSTMConfig, Conv1DConfig, TokenMLPConfig
 
 
 @dataclass
@@ -147,10 +147,26 @@ class Conv1DEncoder(nn.Module):
         return EncoderOutput(states, last_valid(states, lengths))
 
 
-ENCODERS: dict[str, type[BiLSTMEncoder | Conv1DEncoder]] = {"bilstm": BiLSTMEncoder, "conv1d": Conv1DEncoder}
+class TokenMLPEncoder(nn.Module):
+    """Wiegreffe & Pinter 2019's non-contextual diagnostic (§3.3): each token's embedding through the
+    same ``Linear → tanh``, no token sees another, so attention over its states weighs the tokens
+    themselves. ``final``: the state at the last valid token. Output dimension: ``hidden_size``."""
+
+    def __init__(self, input_size: int, hidden_size: int = TokenMLPConfig.hidden_size) -> None:
+        super().__init__()
+        self.layer = nn.Linear(input_size, hidden_size)
+        self.output_size = hidden_size
+
+    def forward(self, x: Tensor, lengths: Tensor, mask: Tensor) -> EncoderOutput:
+        states = torch.tanh(self.layer(x)) * mask[..., None].to(x.dtype)
+        return EncoderOutput(states, last_valid(states, lengths))
 
 
-def build_encoder(spec: dict, input_size: int) -> BiLSTMEncoder | Conv1DEncoder:
+Encoder = BiLSTMEncoder | Conv1DEncoder | TokenMLPEncoder
+ENCODERS: dict[str, type[Encoder]] = {"bilstm": BiLSTMEncoder, "conv1d": Conv1DEncoder, "token_mlp": TokenMLPEncoder}
+
+
+def build_encoder(spec: dict, input_size: int) -> Encoder:
     """Build an encoder from its config (``name`` + constructor arguments)."""
     spec = dict(spec)
     name = spec.pop("name")

@@ -183,6 +183,21 @@ class AttentionPooling(nn.Module):
         return Pooled(vector, weights, penalty, log_prob)
 
 
+class UniformAttention(nn.Module):
+    """``attention.frozen=uniform`` (Wiegreffe & Pinter 2019, §3.1): the weights fixed to uniform over
+    the valid tokens, whatever the attention preset; no parameters. ``vector``: the mean of the valid
+    states [B, D]; ``weights``: [B, 1, T] (1/L at the L valid tokens, 0 at padding)."""
+
+    def __init__(self, input_size: int) -> None:
+        super().__init__()
+        self.output_size = input_size
+
+    def forward(self, enc: EncoderOutput, mask: Tensor) -> Pooled:
+        m = mask.to(enc.states.dtype)
+        weights = (m / m.sum(-1, keepdim=True).clamp(min=1))[:, None, :]
+        return Pooled((weights @ enc.states).squeeze(1), weights)
+
+
 class MultiHeadAttentionPooling(nn.Module):
     """Scaled dot-product attention over ``heads`` heads (Vaswani et al. 2017), computed by
     ``torch.nn.functional.scaled_dot_product_attention``. ``options``: the keys of
@@ -244,11 +259,16 @@ class MultiHeadAttentionPooling(nn.Module):
 
 def build_aggregator(
     attention: dict, pooling: dict, input_size: int
-) -> Pooling | AttentionPooling | MultiHeadAttentionPooling:
+) -> Pooling | AttentionPooling | MultiHeadAttentionPooling | UniformAttention:
     """``attention.name``: ``none`` → :class:`Pooling` from ``pooling``; ``attention`` →
-    :class:`AttentionPooling`; ``multihead`` → :class:`MultiHeadAttentionPooling`."""
+    :class:`AttentionPooling`; ``multihead`` → :class:`MultiHeadAttentionPooling`; any of them with
+    ``frozen=uniform`` → :class:`UniformAttention`."""
     attention = dict(attention)
-    name = attention.pop("name")
+    name, frozen = attention.pop("name"), attention.pop("frozen", None)
+    if frozen not in (None, "uniform"):
+        raise ValueError(f"attention.frozen={frozen!r}; use null (trained attention) or uniform")
+    if frozen == "uniform" and name != "none":
+        return UniformAttention(input_size)
     if name == "none":
         return Pooling(input_size, **pooling)
     if name == "attention":

@@ -1,0 +1,158 @@
+"""Analyses of a trained model: after training (``analysis=[...]`` on any run or study) or of a saved
+checkpoint (``attnbench-analyze``), and the run record they go into.
+
+The summary goes into the run's ``run.json`` under ``metrics`` (``analysis/<name>/<statistic>``, so
+reports read it like any metric) and what was run under ``analysis``; the per-example tables and the
+summary go to ``<run_dir>/analysis/``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, cast
+
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities import rank_zero_only
+from torch import nn
+
+from attnbench.analysis.adapter import NotAnalysable, explainer
+from attnbench.analysis.session import analyse_run, chosen
+from attnbench.checkpoints import load_checkpoint, load_weights, restore_data_state
+from attnbench.data import TextClassificationDataModule
+from attnbench.fitters import build_loggers
+from attnbench.record import RUN_FILE, read_run_record, write_json_atomic
+from attnbench.run_record import RunRecord, summarize_loggers
+
+log = logging.getLogger(__name__)
+
+
+class AnalysisError(ValueError):
+    """An analysis that cannot run as configured; the message says what to change."""
+
+
+def load_trained(cfg: DictConfig, ckpt_path: str | Path, dm: TextClassificationDataModule | None = None) -> tuple:
+    """The model of ``cfg.model`` with the weights of ``ckpt_path`` (checked to match), and a data module
+    with the checkpoint's tokenizer and labels, set up (or ``dm``, already set up)."""
+    checkpoint = load_checkpoint(ckpt_path)
+    if dm is None:
+        dm = instantiate(cfg.data)
+        restore_data_state(dm, checkpoint)
+        dm.setup("test")
+    model = instantiate(cfg.model, vocab_size=dm.vocab_size, num_classes=dm.num_classes, **dm.model_kwargs())
+    load_weights(model, checkpoint, ckpt_path)
+    return model, dm
+
+
+def analyse_trained(cfg: DictConfig, model: nn.Module, dm: TextClassificationDataModule, out_dir: str | Path) -> dict:
+    """Run ``cfg.analysis`` on ``model`` over ``dm``'s test split; files under ``<out_dir>/analysis``."""
+    options = cast(dict[str, Any], OmegaConf.to_container(cfg.analysis, resolve=True))
+    others = []
+    if "seed_agreement" in chosen(options):
+        paths = options["seed_agreement"]["ckpt_paths"]
+        if not paths:
+            raise AnalysisError(
+                "analysis=seed_agreement needs analysis.seed_agreement.ckpt_paths=[...]: "
+                "checkpoints of this configuration trained with other seeds"
+            )
+        others = [load_trained(cfg, p, dm)[0] for p in paths]
+    gold = dm.example_meta.get("test", {}).get("gold")
+    return analyse_run(model, dm.datasets["test"], options, out_dir, gold=gold, others=others)
+
+
+def info_of(cfg: DictConfig, ckpt_path: str | None) -> dict[str, Any]:
+    """What the ``analysis`` block of ``run.json`` says: the checkpoint, the measurements, the options."""
+    options = cast(dict[str, Any], OmegaConf.to_container(cfg.analysis, resolve=True))
+    return {"checkpoint": ckpt_path, "measurements": chosen(options), "options": options}
+
+
+def analyse_fitted(
+    cfg: DictConfig, model: Any, dm: TextClassificationDataModule, record: RunRecord
+) -> dict[str, float]:
+    """After a run: analyse the tested model (the best checkpoint when training kept one) on rank 0;
+    the summary comes back for the run's metrics. A model without attention weights is not analysed
+    (``run.json`` says why under ``analysis.skipped``)."""
+    if getattr(rank_zero_only, "rank", 0) != 0:
+        return {}
+    try:  # a study may mix attention models with baselines: the baselines' analysis is skipped, said so
+        model = explainer(model).classifier
+    except NotAnalysable as err:
+        log.warning("analysis skipped: %s", err)
+        record.fields["analysis"] = {"skipped": str(err)}
+        return {}
+    best = record.fields.get("checkpoint")
+    if cfg.train and best:
+        load_weights(model, load_checkpoint(best), best)
+    with record.timed("analysis_s"):
+        summary = analyse_trained(cfg, model, dm, record.run_dir)
+    record.fields["analysis"] = info_of(cfg, best)
+    return summary
+
+
+def run_dir_of(ckpt_path: str | Path) -> Path | None:
+    """The run directory a checkpoint belongs to: the nearest folder above it holding ``run.json``."""
+    for parent in Path(ckpt_path).resolve().parents:
+        if (parent / RUN_FILE).is_file():
+            return parent
+    return None
+
+
+def record_analysis(run_dir: Path, summary: dict[str, float], info: dict[str, Any]) -> Path:
+    """Merge ``summary`` into ``<run_dir>/run.json``'s metrics (replacing earlier results of the same
+    measurements) and ``info`` under ``analysis``; written atomically, in place."""
+    path = run_dir / RUN_FILE
+    record = read_run_record(path)
+    redone = {key.split("/")[1] for key in summary if key.startswith("analysis/")}
+    kept = {k: v for k, v in (record.get("metrics") or {}).items() if not _belongs(k, redone)}
+    record["metrics"] = dict(sorted({**kept, **summary}.items()))
+    record["analysis"] = info
+    write_json_atomic(path, record)
+    return path
+
+
+def _belongs(key: str, names: set[str]) -> bool:
+    parts = key.split("/")
+    return parts[0] == "analysis" and (len(parts) == 2 or parts[1] in names)
+
+
+def trained_config(cfg: DictConfig, run_dir: Path | None) -> DictConfig:
+    """``cfg`` with ``data`` and ``model`` as the checkpoint's run recorded them (its ``run.json``), so
+    ``attnbench-analyze`` needs no training overrides; ``cfg`` as it is without such a record."""
+    if run_dir is None:
+        return cfg
+    recorded = read_run_record(run_dir / RUN_FILE).get("config") or {}
+    merged = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(merged, dict)
+    merged.update({k: recorded[k] for k in ("data", "model") if k in recorded})
+    return OmegaConf.create(merged)
+
+
+def analyze(cfg: DictConfig) -> dict[str, float]:
+    """``attnbench-analyze``: analyse ``cfg.ckpt_path``; files and summary into its run directory
+    (``analysis.run_dir``, else the run holding the checkpoint, else this job's output directory)."""
+    if cfg.analysis is None:
+        raise AnalysisError("choose the analyses: analysis=[kendall,permutation,adversarial,erasure,eraser,...]")
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    owner = run_dir_of(cfg.ckpt_path)
+    target = Path(cfg.analysis.run_dir) if cfg.analysis.run_dir else owner or Path(cfg.paths.output_dir)
+    cfg = trained_config(cfg, owner)
+    model, dm = load_trained(cfg, cfg.ckpt_path)
+    summary = analyse_trained(cfg, model, dm, target)
+    info = info_of(cfg, str(Path(cfg.ckpt_path).resolve()))
+    if (target / RUN_FILE).is_file():
+        record_analysis(target, summary, info)
+    else:
+        write_json_atomic(
+            target / RUN_FILE,
+            {
+                "status": "completed",
+                "config": OmegaConf.to_container(cfg),
+                "metrics": summary,
+                "analysis": info,
+                "run_dir": str(target),
+            },
+        )
+    summarize_loggers(build_loggers(cfg.get("logger")), summary, 0, "success")
+    return summary
