@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 
 from attnbench.callbacks import AttentionHeatmaps
 from attnbench.config.runtime import AlignmentHeatmapsConfig
+from attnbench.tasks.seq2seq import Seq2SeqTask
 
 
 def draw_alignment(source: list[str], output: list[str], weights: list[list[float]], title: str, path: Path) -> None:
@@ -57,6 +58,8 @@ class AlignmentHeatmaps(AttentionHeatmaps):
     ) -> tuple[list[Path], list[str]]:
         """Greedily decode the first ``num_examples`` pairs of ``batch`` and draw them into ``out_dir``;
         the PNG paths and their captions (none for a model without attention)."""
+        if not isinstance(pl_module, Seq2SeqTask):
+            raise TypeError(f"AlignmentHeatmaps needs a sequence-to-sequence task, not {type(pl_module).__name__}")
         with torch.no_grad():
             decoded = pl_module.decode_with_weights(batch)
         if decoded.weights is None:

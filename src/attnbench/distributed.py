@@ -22,11 +22,12 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from pytorch_lightning.strategies import DDPStrategy
 from pytorch_lightning.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
+from pytorch_lightning.utilities import rank_zero_only
 
 log = logging.getLogger(__name__)
 
@@ -203,3 +204,18 @@ def global_rank_from_env(devices: Any = 1) -> int:
         node = int(env.get("NODE_RANK", env.get("GROUP_RANK", 0)))
         return node * _devices_per_node(devices) + int(env.get("LOCAL_RANK", 0))
     return int(env.get("SLURM_PROCID", 0))
+
+
+# Lightning keeps the process's global rank as an attribute of its ``rank_zero_only`` function (set on
+# import, then by the strategy); the stubs type that function as an overload, without the attribute.
+_RANK_ATTRIBUTE = "rank"
+
+
+def process_rank() -> int:
+    """This process's global rank as Lightning's ``rank_zero_only`` sees it (0 outside DDP)."""
+    return cast(int, getattr(rank_zero_only, _RANK_ATTRIBUTE))
+
+
+def set_process_rank(rank: int) -> None:
+    """Tell Lightning's ``rank_zero_only`` (and so every rank-zero-only logger call) this process's rank."""
+    setattr(rank_zero_only, _RANK_ATTRIBUTE, rank)

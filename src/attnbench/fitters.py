@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import pytorch_lightning as pl
 import torch
@@ -117,8 +117,10 @@ class LightningFitter:
         self.callbacks = build_callbacks(cfg.get("callbacks"), has_logger=bool(record.loggers)) + extra_callbacks
         # a resumed fit continues the loggers' files and the random numbers where the checkpoint left them
         self.callbacks += [self.throughput, ContinueLoggers(), ResumeRandomState()]
-        trainer_args = OmegaConf.to_container(cfg.trainer, resolve=True)
-        assert isinstance(trainer_args, dict)
+        container = OmegaConf.to_container(cfg.trainer, resolve=True)
+        assert isinstance(container, dict), "cfg.trainer is a mapping"
+        # a DictConfig's keys are strings; to_container's annotation allows any key type
+        trainer_args = cast(dict[str, Any], container)
         # strategy=ddp: Lightning's DDP with a launcher that keeps each Hydra job in its own directory
         trainer_args["strategy"] = build_strategy(trainer_args.get("strategy", "auto"), log_stem=cfg.task_name)
         self.trainer = pl.Trainer(
@@ -145,7 +147,7 @@ class LightningFitter:
             self.trainer.fit(self.model, datamodule=dm, ckpt_path=start_from, weights_only=True)
         fields["epochs"] = self.trainer.current_epoch
         ckpt_cb = self.trainer.checkpoint_callback
-        if ckpt_cb is not None and ckpt_cb.best_model_path:
+        if isinstance(ckpt_cb, ModelCheckpoint) and ckpt_cb.best_model_path:
             fields["checkpoint"] = str(Path(ckpt_cb.best_model_path).resolve())
             self.trainer.validate(
                 self.model, datamodule=dm, ckpt_path=fields["checkpoint"], weights_only=True, verbose=False

@@ -12,16 +12,18 @@ import logging
 import netrc
 import os
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, cast, runtime_checkable
 
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger, WandbLogger
-from pytorch_lightning.utilities import rank_zero_only
 from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 
 from attnbench.config.runtime import WandbConfig
+from attnbench.distributed import process_rank
 
 log = logging.getLogger(__name__)
+
+WandbMode = Literal["online", "offline", "disabled", "shared"]  # the modes wandb.init's annotation names
 
 
 def wandb_credentials_present() -> bool:
@@ -73,29 +75,38 @@ def wandb_logger(
     """
     import wandb  # here, not at the top: it takes seconds to import and most runs log elsewhere
 
-    if rank_zero_only.rank != 0:  # DDP workers: Lightning gives them a no-op experiment
+    if process_rank() != 0:  # DDP workers: Lightning gives them a no-op experiment
         return WandbLogger(project=project, save_dir=save_dir, log_model=log_model)
     resolved = resolve_wandb_mode(mode)
     Path(save_dir).mkdir(parents=True, exist_ok=True)
-    init = {
-        "project": project,
-        "entity": entity,
-        "group": group,
-        "job_type": job_type,
-        "name": name,
-        "tags": list(tags or []),
-        "dir": save_dir,
-        "reinit": "finish_previous",
-        **({"id": id, "resume": "allow"} if id else {}),
-    }
+
+    def init(mode: str, settings: wandb.Settings) -> None:
+        wandb.init(
+            project=project,
+            entity=entity,
+            group=group,
+            job_type=job_type,
+            name=name,
+            tags=list(tags or []),
+            dir=save_dir,
+            reinit="finish_previous",
+            id=id or None,
+            resume="allow" if id else None,
+            # a WANDB_MODE from the environment goes through as given: wandb validates it (its settings
+            # accept more modes than init's annotation names)
+            mode=cast(WandbMode, mode),
+            settings=settings,
+        )
+
     if resolved == "online":
         try:
-            wandb.init(**init, mode="online", settings=wandb.Settings(init_timeout=init_timeout, silent=True))
+            init("online", wandb.Settings(init_timeout=init_timeout, silent=True))
         except Exception as err:  # network or auth trouble: keep the run, log offline
             log.warning("W&B online init failed (%s); logging offline instead", err)
             resolved = "offline"
     if resolved != "online":
-        wandb.init(**init, mode=resolved, settings=wandb.Settings(silent=True))
+        init(resolved, wandb.Settings(silent=True))
+    assert wandb.run is not None, "wandb.init above started the run"
     log.info("W&B run %s (%s)", wandb.run.id, resolved)
     # WandbLogger attaches to the active run created above (one run per job).
     return WandbLogger(project=project, save_dir=save_dir, log_model=log_model, experiment=wandb.run)
@@ -133,7 +144,7 @@ class ResumableCSVLogger(CSVLogger):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._earlier: Path | None = None
-        if rank_zero_only.rank == 0:
+        if process_rank() == 0:
             current, aside = Path(self.log_dir) / "metrics.csv", Path(self.log_dir) / self.ASIDE
             if current.is_file() and not aside.is_file():  # with both, an attempt died before merging
                 os.replace(current, aside)
@@ -158,7 +169,7 @@ class ResumableTensorBoardLogger(TensorBoardLogger):
     the events the killed attempt logged at steps G and later and each step's point appears once."""
 
     def continue_from(self, step: int | None) -> None:
-        if step is None or rank_zero_only.rank != 0:
+        if step is None or process_rank() != 0:
             return
         writer = self.experiment.file_writer
         writer.add_event(Event(step=step, session_log=SessionLog(status=SessionLog.START)))

@@ -18,10 +18,10 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import Logger, WandbLogger
-from pytorch_lightning.utilities import rank_zero_only
 
 from attnbench.attempts import Attempts
 from attnbench.config import config_hash
+from attnbench.distributed import process_rank
 from attnbench.record import RUN_FILE, environment, git_sha, read_run_record, write_run_record
 from attnbench.throughput import peak_memory
 
@@ -119,7 +119,7 @@ class RunRecord:
         if self.attempts is not None:
             self.attempts.update(end=self.fields["finished_at"], status=self.fields["status"])
             self.fields["attempts"] = self.attempts.attempts
-        if rank_zero_only.rank == 0:
+        if process_rank() == 0:
             self._write_and_summarize(failed=exc is not None)
 
     def _write_and_summarize(self, failed: bool) -> None:

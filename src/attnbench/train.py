@@ -15,14 +15,13 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
-from pytorch_lightning.utilities import rank_zero_only
 
 from attnbench.analysis.checkpoint import analyse_fitted
 from attnbench.attempts import begin_attempt
 from attnbench.checkpoints import load_checkpoint, restore_data_state
 from attnbench.config import config_dir, config_hash, register_configs, validate
 from attnbench.data.sources import DataError
-from attnbench.distributed import global_rank_from_env
+from attnbench.distributed import global_rank_from_env, set_process_rank
 from attnbench.fitters import build_fitter
 from attnbench.run_record import RunRecord, reuse_run_dir
 
@@ -35,7 +34,7 @@ def prepare(cfg: DictConfig) -> None:
     """Check the config, then set what the whole process shares: the rank, threads and seeds."""
     validate(cfg)
     # loggers are built before the Trainer knows the rank: only rank 0 may start a W&B run
-    rank_zero_only.rank = global_rank_from_env(cfg.trainer.get("devices", 1))
+    set_process_rank(global_rank_from_env(cfg.trainer.get("devices", 1)))
     if cfg.torch_threads:
         torch.set_num_threads(int(cfg.torch_threads))
     pl.seed_everything(cfg.seed, workers=True, verbose=False)

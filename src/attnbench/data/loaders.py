@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import pytorch_lightning as pl
 import torch
@@ -18,7 +18,7 @@ class BucketedLoaders(pl.LightningDataModule):
     ``self.collate_fn``, with ``batch_size``/``eval_batch_size``, ``seed``, ``bucket`` (false: random
     batches) and ``num_workers`` set by the subclass."""
 
-    collate_fn: Callable[[list[Any]], Any]
+    collate_fn: ClassVar[Callable[[list[Any]], Any]]  # a plain function, read from the class
     datasets: dict[str, Any]
     batch_size: int
     eval_batch_size: int

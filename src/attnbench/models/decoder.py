@@ -182,6 +182,7 @@ class LSTMDecoder(nn.Module):
 
     def _attend(self, query: Tensor, memory: Memory, first_step: int) -> AttentionOutput:
         """Attention of ``query`` [B, Tq, H] (target steps first_step, first_step + 1, ...) over the source."""
+        assert self.attention is not None, "_attend is only called when the decoder attends"
         b, tq = query.shape[:2]
         positions = torch.arange(first_step, first_step + tq, device=query.device).expand(b, tq)
         return self.attention(query, memory.keys, memory.states, memory.mask, positions)
@@ -194,7 +195,10 @@ class LSTMDecoder(nn.Module):
         emb = self.dropout(self.embedding(prev))[:, None, :]  # [B, 1, E]
         att = None
         if self.luong:
-            inp = torch.cat([emb, state.feed[:, None, :]], -1) if self.input_feeding else emb
+            inp = emb
+            if self.input_feeding:
+                assert state.feed is not None, "input feeding keeps h̃_{t−1} in the state (init_state)"
+                inp = torch.cat([emb, state.feed[:, None, :]], -1)
             top, (h, c) = self.lstm(inp, (state.h, state.c))  # h_t: [B, 1, H]
             att = self._attend(top, memory, t)
             out = torch.tanh(self.combine(torch.cat([att.context, top], -1)))  # h̃_t
@@ -225,8 +229,10 @@ class LSTMDecoder(nn.Module):
             state = step.state
         return DecoderOutput(
             torch.cat([s.logits for s in steps], 1),
-            *(_cat([getattr(s, k) for s in steps]) for k in ("weights", "log_prob", "centres")),
-            state,
+            weights=_cat([s.weights for s in steps]),
+            log_prob=_cat([s.log_prob for s in steps]),
+            centres=_cat([s.centres for s in steps]),
+            state=state,
         )
 
 
@@ -242,4 +248,8 @@ def _output(logits: Tensor, att: AttentionOutput | None, state: DecoderState) ->
 
 
 def _cat(parts: list[Tensor | None]) -> Tensor | None:
-    return None if parts[0] is None else torch.cat(parts, 1)
+    if parts[0] is None:
+        return None
+    tensors = [p for p in parts if p is not None]
+    assert len(tensors) == len(parts), "a step output is present at every step or at none"
+    return torch.cat(tensors, 1)

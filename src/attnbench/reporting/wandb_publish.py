@@ -105,6 +105,8 @@ def publish(spec: dict[str, Any], entity: str | None = None) -> str:
     """Save the report to W&B (credentials needed); its URL. The entity: the argument, the spec's, or the
     API key's default entity."""
     entity = entity or spec.get("entity") or wandb.Api().default_entity
+    if entity is None:
+        raise ValueError("no W&B entity: pass one, put one in the spec, or use an API key with a default entity")
     report = build_report(spec, entity)
     report.save()
     return str(report.url)

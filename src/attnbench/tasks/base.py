@@ -60,6 +60,7 @@ class Task(pl.LightningModule):
     (``train/acc``, ``val/f1_macro``); a subclass implements :meth:`step` and calls :meth:`log_step`."""
 
     monitor: ClassVar[str] = "val/acc"  # what schedule=plateau watches (higher is better)
+    reward_baseline: Tensor  # a buffer, registered in __init__
 
     def __init__(self, metrics: MetricCollection) -> None:
         super().__init__()
@@ -135,8 +136,8 @@ class Task(pl.LightningModule):
 
     def configure_optimizers(self) -> Any:
         """``hparams.optimizer`` and ``hparams.scheduler``; keys they lack take the schema's defaults."""
-        optimizer = build_optimizer(self.parameters(), self.hparams.optimizer)
-        schedule = {**asdict(SchedulerConfig()), **self.hparams.scheduler}
+        optimizer = build_optimizer(self.parameters(), self.hparams["optimizer"])
+        schedule = {**asdict(SchedulerConfig()), **self.hparams["scheduler"]}
         name = schedule["name"]
         if name not in SCHEDULERS:
             raise ValueError(f"model.scheduler.name={name!r}; use none, cosine or plateau")

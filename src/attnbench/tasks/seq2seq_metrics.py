@@ -48,6 +48,11 @@ class SequenceMetrics(Metric):
     metrics (module docstring), each in [0, 1] (BLEU and chrF scaled from sacrebleu's 0-100)."""
 
     full_state_update = False
+    # states registered with add_state in __init__: [1 + buckets, width] sums (row 0: all examples)
+    exact: Tensor
+    tokens: Tensor
+    bleu_stats: Tensor
+    chrf_stats: Tensor
 
     def __init__(self, edges: Sequence[int] = (), labels: Sequence[str] | None = None, lowest: int = 1) -> None:
         super().__init__()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, fields
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 from pytorch_lightning.utilities import rank_zero_info
@@ -24,6 +24,14 @@ from attnbench.data.seq2seq.vocab import Vocab
 from attnbench.data.sources.local import file_fingerprint
 
 SOURCES = ("generated", "local_pairs", "hub")
+
+
+class HubSettings(TypedDict):
+    """The ``hub`` source's own settings (part of the processing key)."""
+
+    dataset: str | None
+    subset: str | None
+    splits: dict[str, str | None]
 
 
 class Seq2SeqDataModule(BucketedLoaders):
@@ -74,7 +82,7 @@ class Seq2SeqDataModule(BucketedLoaders):
         self.settings = PairSettings(**settings)
         self.source, self.generate_cfg, self.path, self.format = source, dict(generate or {}), path, format
         self.columns = (source_column, target_column, split_column)
-        self.hub = {"dataset": dataset, "subset": subset, "splits": dict(splits or {})}
+        self.hub: HubSettings = {"dataset": dataset, "subset": subset, "splits": dict(splits or {})}
         self.embeddings = None  # no pretrained vectors for seq2seq (the run asks every data module)
         self.batch_size, self.eval_batch_size, self.bucket = batch_size, eval_batch_size, bucket
         self.num_workers, self.seed, self.name, self.cache_dir = num_workers, seed, name, cache_dir
@@ -142,6 +150,7 @@ class Seq2SeqDataModule(BucketedLoaders):
         rank_zero_info(f"data {self.name or self.source}: {self.summary}")
 
     def _summarize(self, cache: str, seconds: float) -> dict[str, Any]:
+        assert self.source_vocab is not None and self.target_vocab is not None, "setup() set the vocabularies"
         summary: dict[str, Any] = {
             "source": self.source,
             "source_vocab_size": len(self.source_vocab),

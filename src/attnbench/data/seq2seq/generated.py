@@ -126,8 +126,11 @@ MAKERS: dict[str, Callable[[np.random.Generator, int, dict[str, Any], dict[str, 
 def generate(cfg: dict[str, Any], seed: int) -> PairCorpus:
     """The pairs of the ``data.generate`` settings ``cfg``, fixed by ``seed`` (``data.split_seed``)."""
     cfg = check(dict(cfg))
-    task, make, tools = cfg["task"], MAKERS[cfg["task"]], {}
-    corpus = PairCorpus([], [], [], split=[], lengths=[])
+    task, make = cfg["task"], MAKERS[cfg["task"]]
+    tools: dict[str, Any] = {}
+    split: list[str] = []
+    lengths: list[int] = []
+    corpus = PairCorpus([], [], [], split=split, lengths=lengths)
     for length in cfg["length"]:
         for split_index, (name, size_key) in enumerate(SPLIT_SIZES):
             rng = np.random.default_rng([seed, TASKS.index(task), length, split_index])
@@ -137,6 +140,6 @@ def generate(cfg: dict[str, Any], seed: int) -> PairCorpus:
                 corpus.sources.append(source)
                 corpus.targets.append(target)
                 corpus.ids.append(f"{name}/L{n}/{i}")
-                corpus.split.append(name)
-                corpus.lengths.append(n)
+                split.append(name)
+                lengths.append(n)
     return corpus

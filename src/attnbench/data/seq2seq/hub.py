@@ -40,7 +40,8 @@ def load_hub_pairs(
     """The pairs of a hub dataset's splits (``splits``: ours → theirs; None: carve it from train)."""
     dd = _open_local_copy(path, dataset, subset) if path else _download(dataset, subset)
     names = {**HUB_SPLITS, **(splits or {})}
-    corpus = PairCorpus([], [], [], split=[])
+    split: list[str] = []
+    corpus = PairCorpus([], [], [], split=split)
     for ours, theirs in names.items():
         if theirs is None or (theirs not in dd and ours != "train"):
             continue  # a missing val/test split is carved from train
@@ -54,5 +55,5 @@ def load_hub_pairs(
         corpus.sources += sources
         corpus.targets += _column(dd[theirs], target_column, "data.target_column", where)
         corpus.ids += [f"{theirs}/{i}" for i in range(len(sources))]
-        corpus.split += [ours] * len(sources)
+        split += [ours] * len(sources)
     return corpus

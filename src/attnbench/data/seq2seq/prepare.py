@@ -111,14 +111,23 @@ def process(corpus: PairCorpus, settings: PairSettings, vocabs: tuple[Vocab, Voc
     splits = assign_splits(corpus, settings)
     lengths = corpus.lengths
     if vocabs is None:
-        fit = dict(max_vocab=settings.max_vocab, min_freq=settings.min_freq, lowercase=settings.lowercase)
+
+        def fit(texts: list[str]) -> Vocab:
+            return Vocab.fit(
+                settings.tokenizer,
+                texts,
+                max_vocab=settings.max_vocab,
+                min_freq=settings.min_freq,
+                lowercase=settings.lowercase,
+            )
+
         train_src = [corpus.sources[i] for i in splits["train"]]
         train_tgt = [corpus.targets[i] for i in splits["train"]]
         if settings.shared_vocab:
-            shared = Vocab.fit(settings.tokenizer, train_src + train_tgt, **fit)
+            shared = fit(train_src + train_tgt)
             vocabs = (shared, shared)
         else:
-            vocabs = (Vocab.fit(settings.tokenizer, train_src, **fit), Vocab.fit(settings.tokenizer, train_tgt, **fit))
+            vocabs = (fit(train_src), fit(train_tgt))
     out: dict[str, Any] = {"source_vocab": vocabs[0].to_dict(), "target_vocab": vocabs[1].to_dict(), "splits": {}}
     for name, idx in splits.items():
         names = [corpus.ids[i] for i in idx]
