@@ -94,7 +94,7 @@ def write_report(
         # wandb and wandb-workspaces take about 2 s to import: only when a W&B Report is asked for
         from attnbench.reporting.wandb_publish import make_wandb_report
 
-        fields["wandb_report"] = make_wandb_report(table, records, study, out)
+        fields["wandb_report"] = make_wandb_report(table, records, study, out, staged=stage)
         files.append(SPEC_FILE)
     manifest_text = manifest(command, wall, fields)
     write_text_atomic(stage / "MANIFEST", manifest_text)

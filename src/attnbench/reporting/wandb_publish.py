@@ -17,6 +17,7 @@ from attnbench.reporting.records import Record
 from attnbench.reporting.spec import StudySpec
 from attnbench.reporting.statistics import Table
 from attnbench.reporting.wandb_report import (
+    SPEC_FILE,
     ReportSpecError,
     build_spec,
     has_credentials,
@@ -124,11 +125,15 @@ def publish_spec_file(path: Path, entity: str | None = None) -> str:
     return url
 
 
-def make_wandb_report(table: Table, records: list[Record], study: StudySpec | None, out: Path) -> str:
+def make_wandb_report(
+    table: Table, records: list[Record], study: StudySpec | None, out: Path, staged: Path | None = None
+) -> str:
     """Write ``out/wandb_report.json`` and, with W&B credentials, publish the report: its URL, or one line
-    saying why it was not published (what the MANIFEST records)."""
-    spec = build_spec(table, records, study, out)
-    path = save_spec(spec, out)
+    saying why it was not published (what the MANIFEST records). ``staged``: the folder the report's
+    files are written to before they are renamed into ``out`` (the plots are read, the spec written there)."""
+    spec = build_spec(table, records, study, staged or out)
+    save_spec(spec, staged or out)
+    path = out / SPEC_FILE
     later = f"specification in {path}; publish it with: attnbench-report --publish-wandb-report {path}"
     if not has_credentials():
         return f"not published (no W&B credentials: set WANDB_API_KEY or run `wandb login`); {later}"
