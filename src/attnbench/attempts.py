@@ -1,6 +1,6 @@
 """The attempts of one run: every start in the same run directory (a re-run of the same command, a
 SLURM requeue, a resumed study job) of the same configuration is an attempt of one run, with one run
-id across them (the W&B run id). ``<run_dir>/run_attempts.json`` is written at each attempt's start,
+id across them (the W&B run id). ``<run_dir>/attempts.json`` is written at each attempt's start,
 so an attempt killed before it could write ``run.json`` is still on record; ``run.json`` gets the list.
 """
 
@@ -14,8 +14,9 @@ from typing import Any
 
 from attnbench.record import read_run_record, write_json_atomic
 
-# "run*.json": a run directory reused by another configuration archives it with the run records
-ATTEMPTS_FILE = "run_attempts.json"
+# not "run*.json" (the run records, one per run dir, rank 0's alone); a run directory reused by another
+# configuration archives it beside them (attnbench.run_record.reuse_run_dir)
+ATTEMPTS_FILE = "attempts.json"
 
 
 def _last_write(run_dir: Path) -> float | None:

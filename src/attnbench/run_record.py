@@ -19,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import Logger, WandbLogger
 
-from attnbench.attempts import Attempts
+from attnbench.attempts import ATTEMPTS_FILE, Attempts
 from attnbench.config import config_hash
 from attnbench.distributed import process_rank
 from attnbench.record import RUN_FILE, environment, git_sha, read_run_record, write_run_record
@@ -171,7 +171,7 @@ def reuse_run_dir(run_dir: Path, digest: str, skip_completed: bool, archive: boo
     if not same and archive:
         backup = run_dir / ".previous" / time.strftime("%Y%m%d-%H%M%S")
         backup.mkdir(parents=True, exist_ok=True)
-        for p in [*run_dir.glob("run*.json"), run_dir / "checkpoints"]:
+        for p in [*run_dir.glob("run*.json"), run_dir / ATTEMPTS_FILE, run_dir / "checkpoints"]:
             if p.exists():
                 p.rename(backup / p.name)
         log.warning(

@@ -57,7 +57,7 @@ class WandbConfig:
     save_dir: str = "${paths.output_dir}"
     log_model: bool = False
     init_timeout: float = 60.0
-    id: str | None = None  # null: the run's id (run_attempts.json), shared by every attempt of the run
+    id: str | None = None  # null: the run's id (attempts.json), shared by every attempt of the run
 
 
 @dataclass
