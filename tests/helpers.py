@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytorch_lightning as pl
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -173,3 +174,16 @@ def train_command(*overrides: str) -> list[str]:
 def eval_command(*overrides: str) -> list[str]:
     script = Path(sys.executable).parent / "attnbench-eval"  # the console script, as users run it
     return [str(script), *overrides] if script.is_file() else [sys.executable, "-m", "attnbench.evaluate", *overrides]
+
+
+def single_process_trainer() -> pl.Trainer:
+    """One CPU process without loggers, checkpoints or progress bar: the reference evaluation that
+    distributed results are compared with."""
+    return pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import pytorch_lightning as pl
 import torch
 import yaml
 from hydra.utils import instantiate
@@ -31,6 +30,7 @@ from .helpers import (
     compose_config,
     read_record,
     run_cli,
+    single_process_trainer,
     subprocess_env,
     train_command,
 )
@@ -49,14 +49,7 @@ def single_process_evaluation(ckpt: str | Path, overrides: list[str]) -> dict[st
     dm.setup("fit")
     model = TextClassifier(**checkpoint["hyper_parameters"])
     model.load_state_dict(checkpoint["state_dict"])
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = single_process_trainer()
     metrics = {
         **trainer.validate(model, datamodule=dm, verbose=False)[0],
         **trainer.test(model, datamodule=dm, verbose=False)[0],

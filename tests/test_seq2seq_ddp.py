@@ -7,13 +7,20 @@ from __future__ import annotations
 import math
 
 import pytest
-import pytorch_lightning as pl
 from hydra.utils import instantiate
 
 from attnbench.checkpoints import load_checkpoint, restore_data_state
 from attnbench.tasks.seq2seq import Seq2SeqTask
 
-from .helpers import DDP_TIMEOUT, compose_config, read_record, run_cli, subprocess_env, train_command
+from .helpers import (
+    DDP_TIMEOUT,
+    compose_config,
+    read_record,
+    run_cli,
+    single_process_trainer,
+    subprocess_env,
+    train_command,
+)
 
 # 45 val/test pairs in batches of 10: rank 0 evaluates 3 batches, rank 1 two, so the metrics are exact
 # only when counts and sufficient statistics are summed over ranks
@@ -57,14 +64,7 @@ def test_ddp_seq2seq_evaluation_equals_one_process(tmp_path) -> None:
     dm.setup("fit")
     model = Seq2SeqTask(**checkpoint["hyper_parameters"])
     model.load_state_dict(checkpoint["state_dict"])
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = single_process_trainer()
     single = {
         **trainer.validate(model, datamodule=dm, verbose=False)[0],
         **trainer.test(model, datamodule=dm, verbose=False)[0],
