@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from attnbench.data.seq2seq.corpus import DataError, PairCorpus
-from attnbench.data.sources.hub import _download, _open_local_copy
+from attnbench.data.sources.hub import open_hub_dataset
 
 HUB_SPLITS = {"train": "train", "val": "validation", "test": "test"}
 
@@ -38,7 +38,7 @@ def load_hub_pairs(
     splits: dict[str, str | None] | None = None,
 ) -> PairCorpus:
     """The pairs of a hub dataset's splits (``splits``: ours → theirs; None: carve it from train)."""
-    dd = _open_local_copy(path, dataset, subset) if path else _download(dataset, subset)
+    dd = open_hub_dataset(dataset, subset, path)
     names = {**HUB_SPLITS, **(splits or {})}
     split: list[str] = []
     corpus = PairCorpus([], [], [], split=split)

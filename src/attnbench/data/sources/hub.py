@@ -52,6 +52,12 @@ def _open_local_copy(path: str, dataset: str | None, subset: str | None) -> data
         raise DataError(f"data.path={root}: `datasets` cannot read it: {type(err).__name__}: {err}") from None
 
 
+def open_hub_dataset(dataset: str | None, subset: str | None, path: str | None) -> datasets.DatasetDict:
+    """The hub dataset's splits: from the local copy at ``path`` when given, else from the hub (failing
+    at once, with the fix, when it is out of reach). Shared by the classification and seq2seq sources."""
+    return _open_local_copy(path, dataset, subset) if path else _download(dataset, subset)
+
+
 def _download(dataset: str | None, subset: str | None) -> datasets.DatasetDict:
     import datasets  # see _open_local_copy
 
@@ -107,7 +113,7 @@ def load_hub(dataset: str | None, subset: str | None, path: str | None, columns:
     """A Hugging Face dataset by hub name, or from ``path``: a folder of data files that
     ``load_dataset`` reads, or a ``save_to_disk`` folder. Rows whose ClassLabel is -1 (unlabelled test
     sets such as GLUE's) are dropped with a count."""
-    dd = _open_local_copy(path, dataset, subset) if path else _download(dataset, subset)
+    dd = open_hub_dataset(dataset, subset, path)
     where = f"hub dataset {dataset or path!r}"
     rows = Rows.for_columns(columns)
     class_names: list[str] | None = None
