@@ -32,3 +32,13 @@ def test_published_correlations_are_jain_and_wallaces() -> None:
     assert values["sst"]["analysis/kendall/tau_attn_grad_mean"] == 0.35
     assert values["sst"]["analysis/kendall/tau_attn_loo_mean"] == 0.29
     assert values["20news"]["analysis/kendall/tau_grad_loo_mean"] == 0.53
+
+
+def test_bbc_study_shows_jain_and_wallaces_correlations_as_published_rows() -> None:
+    """attention_faithfulness cannot run their datasets here: their τ rows are the same numbers."""
+    theirs = load_study("jain_wallace_2019_faithfulness").published["values"]
+    rows = load_study("attention_faithfulness").published["rows"]
+    names = {"sst": "SST", "imdb": "IMDB", "agnews": "AG News", "20news": "20News"}
+    for key, name in names.items():
+        row = rows[f"Jain & Wallace, {name}"]
+        assert row and all(theirs[key][column] == value for column, value in row.items()), name

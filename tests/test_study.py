@@ -421,6 +421,8 @@ def write_study(tmp_path: Path, **changes: Any) -> Path:
         ({"plots": ["pie"]}, r"plots \['pie'\] unknown"),
         ({"variants": {"a b": {"overrides": []}}}, "variant id 'a b'"),
         ({"published": {"values": {"nope": {}}}}, "published.values maps variant ids"),
+        ({"published": {"rows": {"SST": 0.3}}}, "published.rows maps row labels"),
+        ({"published": {"source": "a paper"}}, "give values .per variant id. or rows"),
     ],
 )
 def test_bad_study_files_name_the_key(tmp_path: Path, changes: dict[str, Any], message: str) -> None:
@@ -466,7 +468,12 @@ def test_grid_table_length_plot_and_published_rows(tmp_path: Path) -> None:
         grid={"data.synthetic.length": [8, 16]},
         variants={"plain": {"label": "plain"}, "attn": {"label": "attention"}},
         table={"columns": "data.synthetic.length", "metric": "test/acc", "baseline": "plain"},
-        published={"source": "a paper", "metric": "accuracy", "values": {"attn": {8: 0.9}}},
+        published={
+            "source": "a paper",
+            "metric": "accuracy",
+            "values": {"attn": {8: 0.9}},
+            "rows": {"attention on another dataset": {16: 0.75}},
+        },
     )
     study = load_study(study_file)
     acc = {
@@ -507,6 +514,10 @@ def test_grid_table_length_plot_and_published_rows(tmp_path: Path) -> None:
     assert f"**0.913 ± 0.015{mark}**" in md
     assert "0.890 ± 0.014" in md and "(1 failed)" in md  # 2 seeds left at length 16
     assert "| *attention — published* | 0.90 | — |  |" in md
+    other = "| *attention on another dataset — published* | — | 0.75 |  |"  # published.rows, after the variants'
+    assert md.index("*attention — published*") < md.index(other)
+    tex = (tmp_path / "out" / "table.tex").read_text()
+    assert r"\emph{attention on another dataset -- published} & -- & 0.75 &" in tex
     assert (tmp_path / "out" / "length.png").read_bytes()[:4] == b"\x89PNG"
     assert any("no run.json" in f for f in summary["failed"])
     rows = read_csv(tmp_path / "out" / "table.csv")

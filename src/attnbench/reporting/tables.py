@@ -74,12 +74,14 @@ def row_n(table: Table, rid: str) -> str:
 
 
 def published_rows(table: Table) -> list[tuple[str, list[str]]]:
-    """(label, cells) of the published numbers, one row per variant that has some."""
+    """(label, cells) of the published numbers: a row per variant that has some (``published.values``),
+    then a row per setting the study does not run (``published.rows``, by label)."""
     if not table.published:
         return []
+    named = [(label, (table.published.get("values") or {}).get(rid)) for rid, label in table.rows]
+    named += list((table.published.get("rows") or {}).items())
     out = []
-    for rid, label in table.rows:
-        values = (table.published.get("values") or {}).get(rid)
+    for label, values in named:
         if values:
             cells = [f"{values[c]:.2f}" if isinstance(values.get(c), int | float) else "—" for c, _ in table.columns]
             out.append((f"{label} — published", cells))
@@ -134,7 +136,7 @@ def to_tex(table: Table) -> str:
     if pub:
         lines.append(r"\midrule")
         for label, cells in pub:
-            lines.append(" & ".join([r"\emph{" + _tex_escape(label) + "}", *cells, ""]) + r" \\")
+            lines.append(" & ".join([r"\emph{" + _tex_escape(label) + "}", *map(_tex_escape, cells), ""]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", "% " + table.footnote().replace("%", r"\%")]
     return "\n".join(lines) + "\n"
 

@@ -10,7 +10,8 @@
     grid: {data.synthetic.length: [25, 50, 100]}      # optional, crossed with variants × seeds
     table: {rows: variant, columns: data.synthetic.length, metric: test/acc, baseline: bilstm_last}
     plots: [bar, length]                              # optional (default: bar, plus length with a grid)
-    published: {source: ..., metric: ..., values: {variant: {column: value}}}   # optional
+    published: {source: ..., metric: ..., values: {variant: {column: value}},     # optional
+                rows: {"label of a setting not run here": {column: value}}}
 
 ``table.extra`` (without a grid) lists the columns shown beside the metrics, never marked best or
 tested (default: train time and parameters). A study is not a preset: presets are
@@ -145,11 +146,7 @@ def load_study(name_or_path: str | Path) -> Study:
         raise StudyError(f"{where} plots {bad} unknown; use {list(PLOTS)}")
     published = raw.get("published")
     if published is not None:
-        values = published.get("values") if isinstance(published, dict) else None
-        if not isinstance(values, dict) or set(values) - set(variants):
-            raise StudyError(
-                f"{where} published.values maps variant ids to {{column: value}}; variants: {sorted(variants)}"
-            )
+        _check_published(published, variants, where)
     return Study(
         name=path.stem,
         path=path,
@@ -238,3 +235,19 @@ def _table(table: Any, grid: dict[str, Any], variants: dict[str, Variant], where
         "higher_is_better": bool(table.get("higher_is_better", True)),
         "title": table.get("title"),
     }
+
+
+def _check_published(published: Any, variants: dict[str, Any], where: str) -> None:
+    """``published``: ``values`` maps variant ids to {column: value}; ``rows`` (optional) maps labels of
+    settings the study does not run (other datasets, say) to {column: value}. One of the two is needed."""
+    if not isinstance(published, dict):
+        raise StudyError(f"{where} published: a mapping with source, metric, values and/or rows")
+    values, rows = published.get("values", {}), published.get("rows", {})
+    if not isinstance(values, dict) or set(values) - set(variants):
+        raise StudyError(
+            f"{where} published.values maps variant ids to {{column: value}}; variants: {sorted(variants)}"
+        )
+    if not isinstance(rows, dict) or not all(isinstance(v, dict) for v in rows.values()):
+        raise StudyError(f"{where} published.rows maps row labels (settings not run here) to {{column: value}}")
+    if not values and not rows:
+        raise StudyError(f"{where} published: give values (per variant id) or rows (per label), or leave it out")
