@@ -34,6 +34,7 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/bilstm_padding.py
 	$(BIN)/python benchmarks/parity.py
+	$(BIN)/python benchmarks/kernel_bounds.py
 
 clean:
 	rm -rf logs .pytest_cache

@@ -40,6 +40,7 @@ STUDY = {
         "uniform": {"label": "BiLSTM + uniform", "overrides": ["attention=additive", "attention.frozen=uniform"]},
     },
     "table": {"metrics": ["test/acc", "analysis/kendall/tau_attn_grad_mean", "analysis/rationale/mass_attention"]},
+    "plots": ["bar", "permutation"],
 }
 TIMEOUT = 600
 
@@ -81,6 +82,25 @@ def test_the_report_shows_the_analyses_as_columns(study: dict[str, Any]) -> None
     table = (study["out"] / "table.md").read_text()
     assert "analysis/kendall/tau_attn_grad_mean" in table and "analysis/rationale/mass_attention" in table
     assert "BiLSTM + uniform" in table
+
+
+def test_the_report_draws_the_permutation_scatter_of_every_row(study: dict[str, Any]) -> None:
+    """One panel per variant, the examples of permutation.csv; a row without analysed runs is left out."""
+    from attnbench.reporting.analysis_plots import permutation_points
+
+    files = [d / "run.json" for d in study["runs"].values()]
+    records = [json.loads(f.read_text()) | {"_path": str(f)} for f in files]
+    points = permutation_points(records)
+    assert sorted(points) == ["additive", "uniform"]
+    assert all(len(xs) == len(ys) == 6 for xs, ys in points.values())
+    assert max(points["uniform"][1]) == pytest.approx(0.0, abs=1e-6)  # uniform weights: shuffling changes nothing
+    assert (study["out"] / "permutation.png").read_bytes()[:4] == b"\x89PNG"
+    assert "permutation.png" in (study["out"] / "index.html").read_text()
+    (study["runs"]["uniform"] / "analysis" / "permutation.csv").rename(study["base"] / "moved.csv")
+    try:
+        assert sorted(permutation_points(records)) == ["additive"]
+    finally:
+        (study["base"] / "moved.csv").rename(study["runs"]["uniform"] / "analysis" / "permutation.csv")
 
 
 def test_analyze_adds_measurements_to_a_finished_run(study: dict[str, Any]) -> None:

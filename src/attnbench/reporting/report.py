@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from attnbench.record import RUN_FILE, write_text_atomic
+from attnbench.reporting.analysis_plots import permutation_plot
 from attnbench.reporting.heatmaps import best_heatmaps
 from attnbench.reporting.manifest import manifest, publish, run_fields, staging_dir
 from attnbench.reporting.page import figure_html, render_page
@@ -37,6 +38,7 @@ RESULT_FILES = [
     "pairwise.csv",
     "bar.png",
     "length.png",
+    "permutation.png",
     "heatmaps",
     "index.html",
     "MANIFEST",
@@ -146,7 +148,7 @@ def write_tables(table: Table, study: StudySpec | None, out: Path) -> list[str]:
 
 
 def draw_figures(table: Table, records: list[Record], plots: Sequence[str], out: Path) -> Figures:
-    """The plots the study asks for (``bar``, ``length``, ``heatmaps``), each with its caption."""
+    """The plots the study asks for (``bar``, ``length``, ``permutation``, ``heatmaps``), each with its caption."""
     figures = Figures()
     first_metric = table.metric_of[table.columns[0][0]]
     name = metric_label(first_metric)
@@ -156,6 +158,10 @@ def draw_figures(table: Table, records: list[Record], plots: Sequence[str], out:
     if "length" in plots and length_plot(table, out / "length.png"):
         figures.files.append("length.png")
         figures.html.append(figure_html(out / "length.png", out, f"{name} against {table.column_key}"))
+    if "permutation" in plots and permutation_plot(table, records, out / "permutation.png"):
+        figures.files.append("permutation.png")
+        caption = "median output TVD when the attention weights are shuffled, against the largest weight"
+        figures.html.append(figure_html(out / "permutation.png", out, caption + " (every analysed example, all seeds)"))
     if "heatmaps" in plots:
         heat_dir, best = best_heatmaps(records, first_metric, out, column_key=table.column_key)
         if heat_dir is not None and best is not None:

@@ -33,7 +33,7 @@ from attnbench.reporting.statistics import DEFAULT_EXTRA
 
 STUDY_KEYS = {"description", "question", "overrides", "seeds", "variants", "grid", "table", "plots", "published"}
 TABLE_KEYS = {"rows", "columns", "metric", "metrics", "extra", "baseline", "higher_is_better", "title"}
-PLOTS = ("bar", "length", "heatmaps")
+PLOTS = ("bar", "length", "heatmaps", "permutation")  # permutation: analysis=[permutation] runs
 
 
 class StudyError(ValueError):
