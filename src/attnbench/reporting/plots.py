@@ -111,8 +111,8 @@ def length_plot(table: Table, path: Path) -> Path | None:
             linestyle=styles[i % len(styles)],
             markersize=5,
         )
-    metric = table.metric_of[columns[0]]
-    if metric.partition("@len=")[0].endswith(("/acc", "/f1_macro")):
+    metric = table.metric_of[columns[0]].partition("@len=")[0]  # test/acc@len=5 → test/acc: the lines' metric
+    if metric.endswith(("/acc", "/f1_macro")):
         ax.set_ylim(-0.02, 1.04)
     if log_x:
         ax.set_xscale("log", base=2)
