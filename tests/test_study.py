@@ -295,6 +295,19 @@ def test_resume_skips_completed_runs_and_reruns_failed_or_missing(tiny_study: di
     assert done_jobs(study, sweep, ["trainer.max_epochs=1"]) == set()
 
 
+def test_no_run_reaggregates_and_its_manifest_keeps_the_calls_that_ran(tiny_study: dict[str, Any]) -> None:
+    """--no-run trains nothing and adds no call to the history, but the MANIFEST still lists the calls."""
+    sweep = tiny_study["sweep"]
+    before = (sweep / "study_history.jsonl").read_text()
+    proc = run_study(tiny_study["file"], tiny_study["base"], "--no-run")
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]  # "broken" still failed
+    assert (sweep / "study_history.jsonl").read_text() == before
+    fields = dict(line.split(": ", 1) for line in (tiny_study["out"] / "MANIFEST").read_text().splitlines())
+    assert fields["sweep_launcher"] == "none (--no-run)"
+    calls = fields["sweep_calls"].split("; ")
+    assert len(calls) == len(before.splitlines()) >= 1 and all(" s, ran " in c for c in calls), calls
+
+
 def test_report_aggregates_an_ad_hoc_multirun(tmp_path: Path) -> None:
     sweep = tmp_path / "adhoc"
     cmd = [

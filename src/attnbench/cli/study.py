@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from attnbench.reporting.report import print_summary, write_report
-from attnbench.studies.runner import LAUNCHERS, run_study
+from attnbench.studies.runner import LAUNCHERS, call_history, run_study
 from attnbench.studies.study_file import Study, StudyError, available_studies, load_study
 from attnbench.studies.watch import StudyWatcher
 
@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
 def run(study: Study, sweep_dir: Path, args: argparse.Namespace, jobs: int) -> dict[str, Any]:
     """The sweep (unless ``--no-run``), with a line before and after it; its counts for the MANIFEST."""
     if args.no_run:
-        return {"runs": study.num_runs, "wall_s": 0.0, "launcher": "none (--no-run)", "jobs": 0}
+        calls = call_history(sweep_dir) or "none recorded"
+        return {"runs": study.num_runs, "wall_s": 0.0, "launcher": "none (--no-run)", "jobs": 0, "calls": calls}
     print(f"attnbench-study {study.name}: {study.num_runs} runs → {sweep_dir}", flush=True)
     if args.quiet:
         info = run_study(study, sweep_dir, args.overrides, args.launcher, jobs)

@@ -186,12 +186,17 @@ def record_call(sweep_dir: Path, info: dict[str, Any]) -> str:
     A study finished in several goes shows what each cost (a call before a change of the study file
     ran runs that the later call replaced); a call that was killed before it finished is listed as
     interrupted."""
-    history = sweep_dir / "study_history.jsonl"
-    earlier = _read_jsonl(history)
     now = {"time": time.strftime("%Y-%m-%d %H:%M:%S"), **info}
-    with open(history, "a") as fh:
+    with open(sweep_dir / "study_history.jsonl", "a") as fh:
         fh.write(json.dumps(now) + "\n")
-    finished = {h.get("started") for h in [*earlier, now]}
+    return call_history(sweep_dir)
+
+
+def call_history(sweep_dir: Path) -> str:
+    """Every call recorded on this sweep dir as one line (``attnbench-study --no-run`` shows them without
+    adding one: the MANIFEST of a re-aggregation still says which calls ran the runs)."""
+    calls = _read_jsonl(sweep_dir / "study_history.jsonl")
+    finished = {h.get("started") for h in calls}
     interrupted = [
         (c["started"][:19], f"{c['started'][:19]}: interrupted (killed before it finished)")
         for c in _read_jsonl(sweep_dir / ".study" / "calls_started.jsonl")
@@ -199,6 +204,6 @@ def record_call(sweep_dir: Path, info: dict[str, Any]) -> str:
     ]
     done = [
         (h["time"], f"{h['time']}: {h.get('wall_s', 0.0):.0f} s, ran {_ran(h)} of {h.get('runs', 0)}")
-        for h in [*earlier, now]
+        for h in calls
     ]
     return "; ".join(text for _, text in sorted(interrupted + done, key=lambda c: c[0]))
