@@ -538,6 +538,33 @@ def test_grid_table_length_plot_and_published_rows(tmp_path: Path) -> None:
     assert float(attn8["p_value_vs_baseline"]) == pytest.approx(p8) and attn8["published"] == "0.9"
 
 
+def test_nan_metrics_are_undefined_cells_not_nan(tmp_path: Path) -> None:
+    """Kendall τ of uniform attention is NaN in every run: the cell says so instead of 'nan ± nan', and
+    a cell with some NaN seeds averages the others."""
+    from attnbench.reporting.statistics import build_table
+    from attnbench.reporting.tables import to_markdown
+
+    tau = "analysis/kendall/tau_attn_grad_mean"
+    values = {("uniform", 1): math.nan, ("uniform", 2): math.nan, ("additive", 1): 0.2, ("additive", 2): math.nan}
+    records = [
+        {
+            "status": "completed",
+            "config": {"seed": seed, "study": {"label": name}},
+            "metrics": {"test/acc": 0.9, tau: value},
+            "_path": str(tmp_path / name / str(seed) / "run.json"),
+        }
+        for (name, seed), value in values.items()
+    ]
+    table = build_table(records, metrics=["test/acc", tau])
+    cells = {rid: table.cells[(rid, tau)] for rid, _ in table.rows}
+    undefined = next(c for c in cells.values() if c.n == 0)
+    assert undefined.undefined == 2 and not undefined.failed
+    assert sorted(c.mean for c in cells.values() if c.n) == [0.2]
+    md = to_markdown(table)
+    assert "nan" not in md and md.count("| undefined |") == 1
+    assert "undefined: the runs completed but the metric has no value" in table.footnote()
+
+
 def test_config_hash_ignores_what_does_not_change_a_run() -> None:
     """The hash of a composed config works outside a Hydra run (the W&B name and the study's job name
     interpolate Hydra's runtime) and does not change with loggers, paths, threads or the study's labels."""

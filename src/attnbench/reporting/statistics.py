@@ -39,6 +39,7 @@ class Cell:
 
     values: dict[int, float] = field(default_factory=dict)  # seed → value (completed runs)
     failed: list[str] = field(default_factory=list)  # run paths (or job names) that failed / are missing
+    undefined: int = 0  # completed runs whose value is NaN (Kendall τ of uniform weights: all tied)
     p_value: float | None = None
     best: bool = False
 
@@ -98,6 +99,11 @@ class Table:
             lines.append(
                 f"Significance: two-sided paired t-test across seeds on {first} against the baseline "
                 f"'{base}' (same seed{', same column' if self.column_key else ''}); † p < 0.05, ‡ p < 0.01."
+            )
+        if any(c.undefined and not c.n for c in self.cells.values()):
+            lines.append(
+                "undefined: the runs completed but the metric has no value (NaN), e.g. Kendall τ against "
+                "uniform attention, whose weights are all tied."
             )
         if self.published:
             lines.append(f"Published: {self.published.get('source', '')} ({self.published.get('metric', '')}).")
@@ -179,7 +185,9 @@ def _fill_cells(table: Table, records: list[Record], row_of: Callable[[Record], 
                 cell.failed.append(r.get("_path", "?"))
                 continue
             v = lookup(r, table.metric_of[col])
-            if v is not None:
+            if v is not None and math.isnan(float(v)):
+                cell.undefined += 1  # not a number to average: the cell says "undefined", not "nan ± nan"
+            elif v is not None:
                 cell.values[seed] = float(v)
 
 

@@ -46,7 +46,7 @@ def cell_text(table: Table, rid: str, col: Any, style: str = "md") -> str:
     cell = table.cells.get((rid, col), Cell())
     metric = table.metric_of[col]
     if cell.mean is None:
-        return f"failed ({len(cell.failed)})" if cell.failed else "—"
+        return f"failed ({len(cell.failed)})" if cell.failed else "undefined" if cell.undefined else "—"
     pm = {"md": " ± ", "tex": r" $\pm$ ", "html": " ± "}[style]
     text = format_value(metric, cell.mean)
     if cell.n > 1 and metric != "params" and cell.std is not None:
