@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+import textwrap
 from pathlib import Path
 
 from attnbench.record import atomic_path
@@ -50,12 +51,12 @@ def permutation_plot(table: Table, records: list[Record], path: Path) -> Path | 
     plt = _pyplot()
     ncols = min(3, len(rows))
     nrows = math.ceil(len(rows) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.8 * ncols, 3.3 * nrows), squeeze=False, sharey=True)
     top = max(max(points[rid][1]) for rid, _ in rows)
     for ax, (rid, label) in zip(axes.flat, rows, strict=False):
         xs, ys = points[rid]
         ax.scatter(xs, ys, s=6, alpha=0.5)
-        ax.set_title(f"{label} ({len(xs)} examples)", fontsize="small")
+        ax.set_title(textwrap.fill(label, 40) + f"\n{len(xs)} examples", fontsize="small")
         ax.set(xlim=(0, 1.02), ylim=(-0.02, max(0.1, top * 1.05)))
         ax.grid(alpha=0.3)
     for ax in axes.flat[len(rows) :]:
