@@ -562,6 +562,7 @@ def test_nan_metrics_are_undefined_cells_not_nan(tmp_path: Path) -> None:
     assert sorted(c.mean for c in cells.values() if c.n) == [0.2]
     md = to_markdown(table)
     assert "nan" not in md and md.count("| undefined |") == 1
+    assert "| uniform | **0.900 ± 0.000** | undefined | — | — | 2 |" in md  # both runs completed: n counts them
     assert "undefined: the runs completed but the metric has no value" in table.footnote()
 
 

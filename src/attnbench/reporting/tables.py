@@ -63,8 +63,9 @@ def cell_text(table: Table, rid: str, col: Any, style: str = "md") -> str:
 
 def row_n(table: Table, rid: str) -> str:
     """The row's completed seeds (the fewest over its columns), and its failures."""
-    present = [c for c, _ in table.columns if (rid, c) in table.cells]
-    ns = [table.cells[(rid, c)].n for c in present]
+    measured = [c for c, _ in table.columns if table.metric_of[c] not in table.extra]  # not train time, params
+    present = [c for c in measured or [c for c, _ in table.columns] if (rid, c) in table.cells]
+    ns = [table.cells[(rid, c)].n + table.cells[(rid, c)].undefined for c in present]  # completed, NaN or not
     fails = sum(len(table.cells[(rid, c)].failed) for c in present)
     if not table.column_key:  # metric columns all come from the same runs: count them once
         first = table.columns[0][0]

@@ -203,7 +203,6 @@ def call_history(sweep_dir: Path) -> str:
         if c.get("started") not in finished
     ]
     done = [
-        (h["time"], f"{h['time']}: {h.get('wall_s', 0.0):.0f} s, ran {_ran(h)} of {h.get('runs', 0)}")
-        for h in calls
+        (h["time"], f"{h['time']}: {h.get('wall_s', 0.0):.0f} s, ran {_ran(h)} of {h.get('runs', 0)}") for h in calls
     ]
     return "; ".join(text for _, text in sorted(interrupted + done, key=lambda c: c[0]))
