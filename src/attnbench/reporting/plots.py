@@ -86,8 +86,8 @@ def length_plot(table: Table, path: Path) -> Path | None:
     """The first metric against the (numeric) column key, or against the lengths of ``@len=`` metric
     columns, one line per row, error bars = std."""
     points = length_columns(table)
-    if not points:
-        return None
+    if not any(table.cells.get((rid, c), Cell()).n for rid, _ in table.rows for _, c in points):
+        return None  # no lengths, or no row with a value at any (every run failed)
     xs, columns = [x for x, _ in points], [c for _, c in points]
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
