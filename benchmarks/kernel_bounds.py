@@ -22,6 +22,8 @@ import time
 
 import torch
 
+from attnbench.models.attention.chunked import BUDGET_BYTES, ChunkedTanhScores, chunk_rows
+
 
 def matmul_peak(reps: int = 30, size: int = 1024) -> float:
     a, b = torch.randn(size, size), torch.randn(size, size)
@@ -68,8 +70,6 @@ def lstm_bound(batch: int, peak: float, repeats: int, steps: int = 400, inp: int
 
 
 def tanh_floor(batch: int, length: int, hidden: int, repeats: int) -> None:
-    from attnbench.models.attention.chunked import BUDGET_BYTES, ChunkedTanhScores, chunk_rows
-
     a = torch.randn(batch, length, hidden)
     c = torch.randn(batch, length, hidden)
     v = torch.randn(hidden)

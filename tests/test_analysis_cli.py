@@ -87,10 +87,13 @@ def test_the_report_shows_the_analyses_as_columns(study: dict[str, Any]) -> None
 def test_the_report_draws_the_permutation_scatter_of_every_row(study: dict[str, Any]) -> None:
     """One panel per variant, the examples of permutation.csv; a row without analysed runs is left out."""
     from attnbench.reporting.analysis_plots import permutation_points
+    from attnbench.reporting.statistics import build_table
+    from attnbench.studies.study_file import load_study
 
     files = [d / "run.json" for d in study["runs"].values()]
     records = [json.loads(f.read_text()) | {"_path": str(f)} for f in files]
-    points = permutation_points(records)
+    table = build_table(records, load_study(study["base"] / "tiny.yaml"))
+    points = permutation_points(table, records)
     assert sorted(points) == ["additive", "uniform"]
     assert all(len(xs) == len(ys) == 6 for xs, ys in points.values())
     assert max(points["uniform"][1]) == pytest.approx(0.0, abs=1e-6)  # uniform weights: shuffling changes nothing
@@ -98,7 +101,7 @@ def test_the_report_draws_the_permutation_scatter_of_every_row(study: dict[str, 
     assert "permutation.png" in (study["out"] / "index.html").read_text()
     (study["runs"]["uniform"] / "analysis" / "permutation.csv").rename(study["base"] / "moved.csv")
     try:
-        assert sorted(permutation_points(records)) == ["additive"]
+        assert sorted(permutation_points(table, records)) == ["additive"]
     finally:
         (study["base"] / "moved.csv").rename(study["runs"]["uniform"] / "analysis" / "permutation.csv")
 

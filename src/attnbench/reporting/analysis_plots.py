@@ -14,27 +14,23 @@ import textwrap
 from pathlib import Path
 
 from attnbench.record import atomic_path
-from attnbench.reporting.plots import _pyplot
-from attnbench.reporting.records import Record, model_name
+from attnbench.reporting.plots import pyplot
+from attnbench.reporting.records import Record
 from attnbench.reporting.statistics import Table
 
 PERMUTATION_CSV = Path("analysis") / "permutation.csv"
 
 
-def row_id(record: Record) -> str:
-    """The table row of a run: its study variant, else its model name (as :func:`build_table` groups)."""
-    variant = ((record.get("config") or {}).get("study") or {}).get("variant")
-    return str(variant) if variant else model_name(record)
-
-
-def permutation_points(records: list[Record]) -> dict[str, tuple[list[float], list[float]]]:
-    """Row id → (max attention, median output TVD) of every analysed example of its runs."""
+def permutation_points(table: Table, records: list[Record]) -> dict[str, tuple[list[float], list[float]]]:
+    """Row id (as the table grouped the run) → (max attention, median output TVD) of every analysed
+    example of its runs."""
     points: dict[str, tuple[list[float], list[float]]] = {}
     for record in records:
         path = Path(record["_path"]).parent / PERMUTATION_CSV
-        if not path.is_file():
+        rid = table.row_of_run.get(record["_path"])
+        if rid is None or not path.is_file():
             continue
-        xs, ys = points.setdefault(row_id(record), ([], []))
+        xs, ys = points.setdefault(rid, ([], []))
         with path.open(newline="") as f:
             for line in csv.DictReader(f):
                 xs.append(float(line["max_attention"]))
@@ -44,11 +40,11 @@ def permutation_points(records: list[Record]) -> dict[str, tuple[list[float], li
 
 def permutation_plot(table: Table, records: list[Record], path: Path) -> Path | None:
     """One panel per row with permutation results: median output TVD against max attention."""
-    points = permutation_points(records)
+    points = permutation_points(table, records)
     rows = [(rid, label) for rid, label in table.rows if points.get(rid, ([], []))[0]]
     if not rows:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     ncols = min(3, len(rows))
     nrows = math.ceil(len(rows) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.8 * ncols, 3.3 * nrows), squeeze=False, sharey=True)

@@ -11,7 +11,7 @@ from attnbench.record import atomic_path
 from attnbench.reporting.statistics import METRIC_NAMES, Cell, Table
 
 
-def _pyplot() -> ModuleType:
+def pyplot() -> ModuleType:
     # matplotlib loads only when a plot is drawn, and with a backend that needs no display
     import matplotlib
 
@@ -28,7 +28,7 @@ def metric_label(metric: str) -> str:
 
 def bar_plot(table: Table, path: Path) -> Path | None:
     """Horizontal bars of the first metric (mean, error bar = std); grouped by column when there is a grid."""
-    plt = _pyplot()
+    plt = pyplot()
     cols = [c for c, _ in table.columns if table.metric_of[c] not in table.extra]
     cols = cols if table.column_key else cols[:1]
     rows = [(rid, label) for rid, label in table.rows if any(table.cells.get((rid, c), Cell()).n for c in cols)]
@@ -89,7 +89,7 @@ def length_plot(table: Table, path: Path) -> Path | None:
     if not any(table.cells.get((rid, c), Cell()).n for rid, _ in table.rows for _, c in points):
         return None  # no lengths, or no row with a value at any (every run failed)
     xs, columns = [x for x, _ in points], [c for _, c in points]
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     log_x = min(xs) > 0 and max(xs) / min(xs) >= 8
     markers, styles = "osD^vP*X", ["-", "--", "-.", ":"]

@@ -89,6 +89,7 @@ class Table:
     published: dict[str, Any] | None = None
     higher_is_better: bool = True
     extra: list[str] = field(default_factory=list)  # extra (non-significance) metric columns
+    row_of_run: dict[str, str] = field(default_factory=dict)  # a run's record path → its row id
 
     def footnote(self) -> str:
         lines = ["Cells: mean ± sample std over seeds; n = completed seeds per row (failed runs counted separately)."]
@@ -174,6 +175,7 @@ def _fill_cells(table: Table, records: list[Record], row_of: Callable[[Record], 
     keys = [c for c, _ in table.columns]
     for r in records:
         rid = row_of(r)
+        table.row_of_run[r.get("_path", "?")] = rid
         seed = (r.get("config") or {}).get("seed", 0)
         col_values = [lookup(r, table.column_key)] if table.column_key else keys
         for value in col_values:
