@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # annotations only: the study report imports FIGURES without loading pandas
+    import pandas as pd
 
 FIGURES = {  # table → (y column, y label, file)
     "permutation": ("median_tvd", "median output TVD under permutation", "permutation.png"),

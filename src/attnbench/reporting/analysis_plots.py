@@ -13,12 +13,14 @@ import math
 import textwrap
 from pathlib import Path
 
+from attnbench.analysis.plots import FIGURES
 from attnbench.record import atomic_path
 from attnbench.reporting.plots import pyplot
 from attnbench.reporting.records import Record
 from attnbench.reporting.statistics import Table
 
 PERMUTATION_CSV = Path("analysis") / "permutation.csv"
+TVD_COLUMN, TVD_LABEL, _ = FIGURES["permutation"]  # the per-run scatter's column and axis label
 
 
 def permutation_points(table: Table, records: list[Record]) -> dict[str, tuple[list[float], list[float]]]:
@@ -34,7 +36,7 @@ def permutation_points(table: Table, records: list[Record]) -> dict[str, tuple[l
         with path.open(newline="") as f:
             for line in csv.DictReader(f):
                 xs.append(float(line["max_attention"]))
-                ys.append(float(line["median_tvd"]))
+                ys.append(float(line[TVD_COLUMN]))
     return points
 
 
@@ -60,7 +62,7 @@ def permutation_plot(table: Table, records: list[Record], path: Path) -> Path | 
     for ax in axes[-1]:
         ax.set_xlabel("max attention weight")
     for ax in axes[:, 0]:
-        ax.set_ylabel("median output TVD, permuted")
+        ax.set_ylabel(TVD_LABEL)
     fig.suptitle(f"{table.title}: output change when the attention weights are shuffled", fontsize="medium")
     fig.tight_layout()
     with atomic_path(path) as tmp:
