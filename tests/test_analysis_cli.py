@@ -14,7 +14,7 @@ import yaml
 
 from attnbench.analysis.checkpoint import AnalysisError, analyse_fitted, analyze
 from attnbench.models.classifier import TextClassifier
-from attnbench.run_record import RunRecord
+from attnbench.runtime.run_record import RunRecord
 
 from .helpers import subprocess_env
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from attnbench.checkpoints import check_compatible
 from attnbench.config import config_hash
 from attnbench.models.classifier import TextClassifier
 from attnbench.models.pooling import UniformAttention
+from attnbench.runtime.checkpoints import check_compatible
 
 ATTENTIONS = [
     {"name": "attention", "score": "additive", "hidden_size": 8},

@@ -12,13 +12,13 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 
-from attnbench.callbacks import AttentionHeatmaps
 from attnbench.config import validate
 from attnbench.data.batching import TextBatch, collate
 from attnbench.models import KerasConv1DAttention, TextClassifier, count_parameters
 from attnbench.models.attention import SCORES, Alignment
 from attnbench.models.encoders import EncoderOutput
 from attnbench.models.pooling import AttentionPooling, MultiHeadAttentionPooling, structured_penalty
+from attnbench.runtime.callbacks import AttentionHeatmaps
 
 from .helpers import CONF, compose_config
 

@@ -14,9 +14,9 @@ from hydra.utils import instantiate
 from sklearn.metrics import accuracy_score, f1_score
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
-from attnbench.baselines import TfidfLogReg, evaluate, fit_and_evaluate
 from attnbench.config import ConfigKeyError, validate
 from attnbench.data.batching import EncodedTexts
+from attnbench.models.tfidf import TfidfLogReg, evaluate, fit_and_evaluate
 from attnbench.train import run
 
 from .helpers import read_record, run_cli, subprocess_env, train_command

@@ -16,12 +16,12 @@ from hydra.errors import ConfigCompositionException
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from attnbench.baselines import is_classical
 from attnbench.config import ConfigKeyError, validate
 from attnbench.data.batching import collate
 from attnbench.data.seq2seq.batching import collate_pairs
 from attnbench.data.seq2seq.vocab import SPECIALS, Vocab
 from attnbench.fitters import build_callbacks, build_loggers
+from attnbench.models.tfidf import is_classical
 from attnbench.train import run
 
 from .helpers import CONF, compose_config, error_chain

@@ -18,9 +18,9 @@ import torch
 import yaml
 from hydra.utils import instantiate
 
-from attnbench.checkpoints import load_checkpoint, restore_data_state
 from attnbench.data.batching import BucketBySequenceLength
 from attnbench.models import TextClassifier
+from attnbench.runtime.checkpoints import load_checkpoint, restore_data_state
 from attnbench.train import run
 
 from .helpers import (
@@ -285,7 +285,7 @@ def test_resume_false_and_a_foreign_last_ckpt(make_cfg, tmp_path: Path) -> None:
     with no run record beside it fails naming the keys, before any training."""
     import shutil
 
-    from attnbench.checkpoints import CheckpointMismatchError
+    from attnbench.runtime.checkpoints import CheckpointMismatchError
 
     overrides = ("encoder=conv1d", "debug=fdr", "logger=none")
     first = run(make_cfg(*overrides))
@@ -312,7 +312,7 @@ def test_resume_false_and_a_foreign_last_ckpt(make_cfg, tmp_path: Path) -> None:
 
 
 def test_trainer_presets_choose_one_ddp_code_path() -> None:
-    from attnbench.distributed import HydraDDPStrategy, build_strategy
+    from attnbench.runtime.distributed import HydraDDPStrategy, build_strategy
 
     cpu = compose_config(["trainer=ddp_cpu", "trainer.devices=3"]).trainer
     gpu = compose_config(["trainer=ddp", "trainer.num_nodes=2"]).trainer

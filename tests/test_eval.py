@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from attnbench.checkpoints import CheckpointMismatchError
+from attnbench.runtime.checkpoints import CheckpointMismatchError
 from attnbench.train import run
 
 from .helpers import assert_completed, error_chain, eval_command, read_record, run_cli, subprocess_env

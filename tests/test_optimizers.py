@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from attnbench.checkpoints import check_compatible
 from attnbench.config import ConfigKeyError, validate
 from attnbench.models import TextClassifier
+from attnbench.runtime.checkpoints import check_compatible
 
 ENCODER, ATTENTION, POOLING = {"name": "bilstm", "hidden_size": 4}, {"name": "none"}, {"mode": "last"}
 

@@ -9,7 +9,7 @@ import math
 import pytest
 from hydra.utils import instantiate
 
-from attnbench.checkpoints import load_checkpoint, restore_data_state
+from attnbench.runtime.checkpoints import load_checkpoint, restore_data_state
 from attnbench.tasks.seq2seq import Seq2SeqTask
 
 from .helpers import (

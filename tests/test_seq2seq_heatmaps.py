@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from attnbench.alignment_heatmaps import draw_alignment
+from attnbench.runtime.alignment_heatmaps import draw_alignment
 
 
 def test_draw_alignment_writes_a_png(tmp_path: Path) -> None:

@@ -589,7 +589,7 @@ def test_config_hash_ignores_what_does_not_change_a_run() -> None:
 
 
 def test_git_sha_is_dirty_for_code_changes_not_for_results(tmp_path: Path) -> None:
-    from attnbench.record import git_sha
+    from attnbench.runtime.record import git_sha
 
     def git(*args: str) -> None:
         subprocess.run(

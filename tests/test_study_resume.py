@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 import attnbench.reporting.report as report
-from attnbench.record import atomic_path, write_text_atomic
+from attnbench.runtime.record import atomic_path, write_text_atomic
 from attnbench.studies.runner import done_jobs, job_status
 from attnbench.studies.study_file import load_study
 

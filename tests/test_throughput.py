@@ -12,9 +12,9 @@ import pytest
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 
-from attnbench.callbacks import RichProgressBar
 from attnbench.reporting.statistics import build_table
 from attnbench.reporting.tables import to_markdown
+from attnbench.runtime.callbacks import RichProgressBar
 from attnbench.studies.study_file import load_study
 from attnbench.train import run
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import pytorch_lightning as pl
 
-from attnbench.loggers import resolve_wandb_mode, wandb_credentials_present
+from attnbench.runtime.loggers import resolve_wandb_mode, wandb_credentials_present
 from attnbench.train import run
 
 from .helpers import assert_completed, read_record

@@ -1,6 +1,6 @@
 """How a model is fit and tested, behind one interface: :class:`LightningFitter` runs a task (a
 LightningModule) with a ``pytorch_lightning.Trainer``; :class:`ClassicalFitter` runs a scikit-learn
-baseline (:mod:`attnbench.baselines`) on the same splits, without Trainer or checkpoint.
+baseline (:mod:`attnbench.models.tfidf`) on the same splits, without Trainer or checkpoint.
 :func:`build_fitter` picks one from ``cfg.model``.
 """
 
@@ -18,14 +18,14 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger
 
-from attnbench.baselines import evaluate_split, is_classical
-from attnbench.callbacks import ResumeRandomState
-from attnbench.checkpoints import check_compatible, load_checkpoint, load_weights
-from attnbench.distributed import build_strategy, end_distributed
-from attnbench.loggers import ContinueLoggers
-from attnbench.run_record import RunRecord
+from attnbench.models.tfidf import evaluate_split, is_classical
+from attnbench.runtime.callbacks import ResumeRandomState
+from attnbench.runtime.checkpoints import check_compatible, load_checkpoint, load_weights
+from attnbench.runtime.distributed import build_strategy, end_distributed
+from attnbench.runtime.loggers import ContinueLoggers
+from attnbench.runtime.run_record import RunRecord
+from attnbench.runtime.throughput import Throughput
 from attnbench.tasks import count_parameters
-from attnbench.throughput import Throughput
 
 log = logging.getLogger(__name__)
 

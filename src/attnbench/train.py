@@ -17,13 +17,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from attnbench.analysis.checkpoint import analyse_fitted
-from attnbench.attempts import begin_attempt
-from attnbench.checkpoints import load_checkpoint, restore_data_state
 from attnbench.config import config_dir, config_hash, register_configs, validate
 from attnbench.data.sources import DataError
-from attnbench.distributed import global_rank_from_env, set_process_rank
 from attnbench.fitters import build_fitter
-from attnbench.run_record import RunRecord, reuse_run_dir
+from attnbench.runtime.attempts import begin_attempt
+from attnbench.runtime.checkpoints import load_checkpoint, restore_data_state
+from attnbench.runtime.distributed import global_rank_from_env, set_process_rank
+from attnbench.runtime.run_record import RunRecord, reuse_run_dir
 
 log = logging.getLogger(__name__)
 

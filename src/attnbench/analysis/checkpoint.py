@@ -20,11 +20,11 @@ from torch import nn
 
 from attnbench.analysis.adapter import NotAnalysable, explainer
 from attnbench.analysis.session import analyse_run, chosen
-from attnbench.checkpoints import load_checkpoint, load_weights, restore_data_state
 from attnbench.data import TextClassificationDataModule
 from attnbench.fitters import build_loggers
-from attnbench.record import RUN_FILE, read_run_record, write_json_atomic
-from attnbench.run_record import RunRecord, summarize_loggers
+from attnbench.runtime.checkpoints import load_checkpoint, load_weights, restore_data_state
+from attnbench.runtime.record import RUN_FILE, read_run_record, write_json_atomic
+from attnbench.runtime.run_record import RunRecord, summarize_loggers
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from omegaconf import DictConfig
 
 from attnbench.analysis.adapter import NotAnalysable
 from attnbench.analysis.checkpoint import AnalysisError, analyze
-from attnbench.checkpoints import CheckpointMismatchError
 from attnbench.config import config_dir, register_configs
 from attnbench.data.corpus import DataError
+from attnbench.runtime.checkpoints import CheckpointMismatchError
 
 log = logging.getLogger(__name__)
 

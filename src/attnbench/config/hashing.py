@@ -35,6 +35,14 @@ HASH_EXCLUDED = (
 HASH_DEFAULTS = {"model.optimizer.name": "adamw"}
 
 
+# Classes that moved to another module keep the ``_target_`` they were recorded with in the hash, so
+# runs recorded before the move still count as done (the name is where the code lives, not what it computes).
+HASH_TARGET_ALIASES = {
+    "attnbench.runtime.alignment_heatmaps.AlignmentHeatmaps": "attnbench.alignment_heatmaps.AlignmentHeatmaps",
+    "attnbench.models.tfidf.TfidfLogReg": "attnbench.baselines.TfidfLogReg",
+}
+
+
 def _drop_unset(node: Any, prefix: str = "") -> Any:
     if isinstance(node, dict):
         return {
@@ -42,6 +50,8 @@ def _drop_unset(node: Any, prefix: str = "") -> Any:
             for k, v in node.items()
             if v is not None and HASH_DEFAULTS.get(f"{prefix}{k}", object()) != v
         }
+    if isinstance(node, str):
+        return HASH_TARGET_ALIASES.get(node, node)
     return node
 
 

@@ -46,7 +46,7 @@ class TrainerConfig:
 
 @dataclass
 class WandbConfig:
-    _target_: str = "attnbench.loggers.wandb_logger"
+    _target_: str = "attnbench.runtime.loggers.wandb_logger"
     project: str = "attnbench"
     entity: str | None = None
     group: str | None = None
@@ -62,7 +62,7 @@ class WandbConfig:
 
 @dataclass
 class CSVConfig:
-    _target_: str = "attnbench.loggers.ResumableCSVLogger"
+    _target_: str = "attnbench.runtime.loggers.ResumableCSVLogger"
     save_dir: str = "${paths.output_dir}"
     name: str = "csv"
     version: str = ""
@@ -70,7 +70,7 @@ class CSVConfig:
 
 @dataclass
 class TensorBoardConfig:
-    _target_: str = "attnbench.loggers.ResumableTensorBoardLogger"
+    _target_: str = "attnbench.runtime.loggers.ResumableTensorBoardLogger"
     save_dir: str = "${paths.output_dir}"
     name: str = "tensorboard"
     version: str = ""
@@ -102,7 +102,7 @@ class EarlyStoppingConfig:
 
 @dataclass
 class RichProgressBarConfig:
-    _target_: str = "attnbench.callbacks.RichProgressBar"
+    _target_: str = "attnbench.runtime.callbacks.RichProgressBar"
     leave: bool = False
     min_interval_s: float = 0.1  # training: redraw at most this often (each update costs ms of Python)
 
@@ -115,7 +115,7 @@ class LearningRateMonitorConfig:
 
 @dataclass
 class AttentionHeatmapsConfig:
-    _target_: str = "attnbench.callbacks.AttentionHeatmaps"
+    _target_: str = "attnbench.runtime.callbacks.AttentionHeatmaps"
     num_examples: int = 4
     max_tokens: int = 150
     line_chars: int = 100
@@ -124,7 +124,7 @@ class AttentionHeatmapsConfig:
 
 @dataclass
 class AlignmentHeatmapsConfig:
-    _target_: str = "attnbench.alignment_heatmaps.AlignmentHeatmaps"
+    _target_: str = "attnbench.runtime.alignment_heatmaps.AlignmentHeatmaps"
     num_examples: int = 4
     dirname: str = "attention_heatmaps"
 

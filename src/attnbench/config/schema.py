@@ -223,9 +223,9 @@ class KerasConv1DModelConfig:
 
 @dataclass
 class TfidfLogRegConfig:
-    """A classical baseline: TF-IDF + logistic regression (``attnbench.baselines.TfidfLogReg``)."""
+    """A classical baseline: TF-IDF + logistic regression (``attnbench.models.tfidf.TfidfLogReg``)."""
 
-    _target_: str = "attnbench.baselines.TfidfLogReg"
+    _target_: str = "attnbench.models.tfidf.TfidfLogReg"
     ngram_range: list[int] = field(default_factory=lambda: [1, 2])
     min_df: int = 1
     max_features: int | None = None

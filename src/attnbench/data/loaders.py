@@ -47,7 +47,7 @@ class BucketedLoaders(pl.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             # the loader's own seed draws (one per epoch) leave the global random state alone: a run
-            # resumed from a checkpoint (attnbench.callbacks.ResumeRandomState) continues it exactly
+            # resumed from a checkpoint (attnbench.runtime.callbacks.ResumeRandomState) continues it exactly
             generator=torch.Generator().manual_seed(self.seed),
         )
 

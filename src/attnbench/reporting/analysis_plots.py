@@ -14,10 +14,10 @@ import textwrap
 from pathlib import Path
 
 from attnbench.analysis.plots import FIGURES
-from attnbench.record import atomic_path
 from attnbench.reporting.plots import pyplot
 from attnbench.reporting.records import Record
 from attnbench.reporting.statistics import Table
+from attnbench.runtime.record import atomic_path
 
 PERMUTATION_CSV = Path("analysis") / "permutation.csv"
 TVD_COLUMN, TVD_LABEL, _ = FIGURES["permutation"]  # the per-run scatter's column and axis label

@@ -57,9 +57,9 @@ def draw_heatmaps(record: Record, checkpoint: Path, out_dir: Path, num_examples:
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from attnbench.alignment_heatmaps import AlignmentHeatmaps
-    from attnbench.callbacks import AttentionHeatmaps
-    from attnbench.checkpoints import load_checkpoint, load_weights, restore_data_state
+    from attnbench.runtime.alignment_heatmaps import AlignmentHeatmaps
+    from attnbench.runtime.callbacks import AttentionHeatmaps
+    from attnbench.runtime.checkpoints import load_checkpoint, load_weights, restore_data_state
 
     cfg = OmegaConf.create(record["config"])
     state = load_checkpoint(checkpoint)

@@ -11,10 +11,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from attnbench.record import environment, git_sha
 from attnbench.reporting.records import Record
 from attnbench.reporting.spec import StudySpec
 from attnbench.reporting.statistics import Table
+from attnbench.runtime.record import environment, git_sha
 
 
 def manifest(command: str, wall_s: float, extra: dict[str, Any] | None = None) -> str:

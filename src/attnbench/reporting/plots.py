@@ -7,8 +7,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from attnbench.record import atomic_path
 from attnbench.reporting.statistics import METRIC_NAMES, Cell, Table
+from attnbench.runtime.record import atomic_path
 
 
 def pyplot() -> ModuleType:

@@ -7,7 +7,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from attnbench.record import RUN_FILE
+from attnbench.runtime.record import RUN_FILE
 
 Record = dict[str, Any]  # one parsed run.json, plus "_path": where it was read from
 

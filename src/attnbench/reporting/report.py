@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from attnbench.record import RUN_FILE, write_text_atomic
 from attnbench.reporting.analysis_plots import permutation_plot
 from attnbench.reporting.heatmaps import best_heatmaps
 from attnbench.reporting.manifest import manifest, publish, run_fields, staging_dir
@@ -28,6 +27,7 @@ from attnbench.reporting.statistics import Table, build_table
 from attnbench.reporting.tables import to_csv, to_markdown, to_pairwise_csv, to_tex
 from attnbench.reporting.wandb_report import SPEC_FILE
 from attnbench.reporting.wandb_table import log_table_to_wandb
+from attnbench.runtime.record import RUN_FILE, write_text_atomic
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from attnbench.record import RUN_FILE
 from attnbench.reporting.records import Record, lookup, run_labels
 from attnbench.reporting.spec import StudySpec
+from attnbench.runtime.record import RUN_FILE
 
 METRIC_NAMES = {
     "test/acc": "test acc",

@@ -15,11 +15,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from attnbench.record import write_json_atomic
 from attnbench.reporting.records import Record, lookup, model_name
 from attnbench.reporting.spec import StudySpec
 from attnbench.reporting.statistics import Table
 from attnbench.reporting.wandb_table import PLOT_FILES, wandb_settings
+from attnbench.runtime.record import write_json_atomic
 
 SPEC_FILE = "wandb_report.json"
 SPEC_FORMAT = "attnbench-wandb-report/1"
@@ -145,7 +145,7 @@ def read_spec(path: Path) -> dict[str, Any]:
 
 def has_credentials() -> bool:
     """Whether W&B credentials are set (``WANDB_API_KEY`` or ``~/.netrc``), as the loggers decide it."""
-    # attnbench.loggers imports Lightning (seconds): only when a W&B Report is asked for
-    from attnbench.loggers import wandb_credentials_present
+    # attnbench.runtime.loggers imports Lightning (seconds): only when a W&B Report is asked for
+    from attnbench.runtime.loggers import wandb_credentials_present
 
     return wandb_credentials_present()

@@ -29,10 +29,10 @@ def log_table_to_wandb(
     wb = wandb_settings(records)
     if not wb:
         return None
-    # wandb and Lightning (under attnbench.loggers) take seconds to import: only for runs that used W&B
+    # wandb and Lightning (under attnbench.runtime.loggers) take seconds to import: only for runs that used W&B
     import wandb
 
-    from attnbench.loggers import resolve_wandb_mode
+    from attnbench.runtime.loggers import resolve_wandb_mode
 
     run = wandb.init(
         project=wb.get("project", "attnbench"),

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from attnbench.record import RUN_FILE
+from attnbench.runtime.record import RUN_FILE
 from attnbench.studies.study_file import Study
 
 

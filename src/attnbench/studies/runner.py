@@ -26,7 +26,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 from attnbench.config import config_dir, config_hash, register_configs
-from attnbench.record import RUN_FILE
+from attnbench.runtime.record import RUN_FILE
 from attnbench.studies.study_file import Job, Study, StudyError
 from attnbench.studies.sweep import job_overrides, sweep_overrides, write_variant_configs
 

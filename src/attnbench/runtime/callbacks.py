@@ -17,7 +17,7 @@ from pytorch_lightning.callbacks import RichProgressBar as LightningRichProgress
 from pytorch_lightning.loggers import WandbLogger
 
 from attnbench.config.runtime import AttentionHeatmapsConfig, RichProgressBarConfig
-from attnbench.record import atomic_path
+from attnbench.runtime.record import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 
 from attnbench.config.runtime import WandbConfig
-from attnbench.distributed import process_rank
+from attnbench.runtime.distributed import process_rank
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def wandb_logger(
 ) -> WandbLogger:
     """A ``WandbLogger`` for one job (one W&B run), files under ``save_dir/wandb``.
 
-    ``id`` (the run's id, the same in every attempt of a run: :mod:`attnbench.attempts`) makes a
+    ``id`` (the run's id, the same in every attempt of a run: :mod:`attnbench.runtime.attempts`) makes a
     resumed run continue its W&B run (``resume="allow"``). Offline, each attempt writes its own
     ``offline-run-<time>-<id>`` directory with that id; ``wandb sync`` uploads them, in start order, as
     that one run.

@@ -19,11 +19,11 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import Logger, WandbLogger
 
-from attnbench.attempts import ATTEMPTS_FILE, Attempts
 from attnbench.config import config_hash
-from attnbench.distributed import process_rank
-from attnbench.record import RUN_FILE, environment, git_sha, read_run_record, write_run_record
-from attnbench.throughput import peak_memory
+from attnbench.runtime.attempts import ATTEMPTS_FILE, Attempts
+from attnbench.runtime.distributed import process_rank
+from attnbench.runtime.record import RUN_FILE, environment, git_sha, read_run_record, write_run_record
+from attnbench.runtime.throughput import peak_memory
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class RunRecord:
     :attr:`loggers` (they get the summary and are closed) and :attr:`step` (the step it is logged at).
     Leaving the block by an exception marks the run ``failed`` with the error and its traceback, writes
     the record all the same (rank 0 only) and lets the exception through. ``attempts`` (this run's
-    starts in the run directory, :mod:`attnbench.attempts`) gives the ``run_id`` and the ``attempts`` list.
+    starts in the run directory, :mod:`attnbench.runtime.attempts`) gives the ``run_id`` and the ``attempts`` list.
     """
 
     def __init__(self, cfg: DictConfig, run_dir: Path, digest: str, attempts: Attempts | None = None) -> None:

@@ -12,8 +12,8 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from attnbench.callbacks import AttentionHeatmaps
 from attnbench.config.runtime import AlignmentHeatmapsConfig
+from attnbench.runtime.callbacks import AttentionHeatmaps
 from attnbench.tasks.seq2seq import Seq2SeqTask
 
 
@@ -42,7 +42,7 @@ def _shown(token: str) -> str:
 class AlignmentHeatmaps(AttentionHeatmaps):
     """At test time, rank 0 greedily decodes the first ``num_examples`` pairs of its first test batch
     and saves ``<run_dir>/<dirname>/test<index>.png`` each (also W&B images under
-    ``test/attention_heatmaps``), as :class:`~attnbench.callbacks.AttentionHeatmaps` does for a
+    ``test/attention_heatmaps``), as :class:`~attnbench.runtime.callbacks.AttentionHeatmaps` does for a
     classifier. Needs a task with ``decode_with_weights(batch)`` and ``vocab`` and a data module with
     ``source_vocab``; models without attention draw nothing."""
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from attnbench.record import read_run_record, write_json_atomic
+from attnbench.runtime.record import read_run_record, write_json_atomic
 
 # not "run*.json" (the run records, one per run dir, rank 0's alone); a run directory reused by another
-# configuration archives it beside them (attnbench.run_record.reuse_run_dir)
+# configuration archives it beside them (attnbench.runtime.run_record.reuse_run_dir)
 ATTEMPTS_FILE = "attempts.json"
 
 
