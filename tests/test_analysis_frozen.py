@@ -10,6 +10,7 @@ from attnbench.config import config_hash
 from attnbench.models.classifier import TextClassifier
 from attnbench.models.pooling import UniformAttention
 from attnbench.runtime.checkpoints import check_compatible
+from attnbench.tasks import ClassificationTask
 
 ATTENTIONS = [
     {"name": "attention", "score": "additive", "hidden_size": 8},
@@ -59,12 +60,12 @@ def test_configs_without_the_new_keys_keep_their_hash(make_cfg) -> None:
 
 
 def test_checkpoints_from_before_frozen_existed_still_load() -> None:
-    model = TextClassifier(
+    model = ClassificationTask(
         30,
         3,
-        {"name": "conv1d", "filters": 4},
-        {"name": "attention", "frozen": None},
-        {"mode": "last"},
+        encoder={"name": "conv1d", "filters": 4},
+        attention={"name": "attention", "frozen": None},
+        pooling={"mode": "last"},
         embedding_dim=6,
     )
     saved = dict(model.hparams)

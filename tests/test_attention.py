@@ -317,7 +317,9 @@ def test_keras_model_has_the_keras_layers() -> None:
     model = instantiate(cfg.model, vocab_size=1000, num_classes=5)
     # Embedding(1000, 64) + Conv1D(100, 4) + Attention() (no weights) + Dense(5) on 2 × 100 features
     assert count_parameters(model) == 1000 * 64 + (64 * 4 * 100 + 100) + (200 * 5 + 5)
-    assert model.cnn.pad == (1, 2) and isinstance(model.cnn.act, torch.nn.Identity)  # Keras 'same', no activation
+    assert model.model.cnn.pad == (1, 2) and isinstance(
+        model.model.cnn.act, torch.nn.Identity
+    )  # Keras 'same', no activation
 
 
 def test_keras_model_attends_over_the_value_text() -> None:

@@ -132,5 +132,5 @@ def test_bad_chunk_size_fails_early(bad: object) -> None:
 def test_chunk_size_from_config(value: str) -> None:
     overrides = ["attention=additive", "attention.query=self", f"attention.chunk_size={value}"]
     cfg = compose_config(overrides, output_dir="unused", tiny=True)
-    module = instantiate(cfg.model, vocab_size=50, num_classes=3).aggregator
+    module = instantiate(cfg.model, vocab_size=50, num_classes=3).model.aggregator
     assert module.attention.chunk_size == (5 if value == "5" else value)

@@ -51,7 +51,7 @@ def test_local_csv_with_frozen_pretrained_vectors(make_cfg, tmp_path: Path) -> N
 
 def test_frozen_vectors_stay_fixed_through_training(tmp_path: Path) -> None:
     from attnbench.data import TextClassificationDataModule
-    from attnbench.models import TextClassifier
+    from attnbench.tasks import ClassificationTask
 
     data = tmp_path / "d.csv"
     pd.DataFrame(make_rows()).to_csv(data, index=False)
@@ -61,12 +61,12 @@ def test_frozen_vectors_stay_fixed_through_training(tmp_path: Path) -> None:
         source="local", path=str(data), min_freq=1, embeddings_path=str(vectors)
     )
     dm.setup()
-    model = TextClassifier(
+    model = ClassificationTask(
         dm.vocab_size,
         dm.num_classes,
-        {"name": "conv1d", "filters": 4},
-        {"name": "none"},
-        {"mode": "max"},
+        encoder={"name": "conv1d", "filters": 4},
+        attention={"name": "none"},
+        pooling={"mode": "max"},
         embedding_dim=4,
         freeze_embeddings=True,
     )
@@ -80,14 +80,14 @@ def test_frozen_vectors_stay_fixed_through_training(tmp_path: Path) -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert torch.equal(model.embedding.weight, dm.embeddings)
+    assert torch.equal(model.model.embedding.weight, dm.embeddings)
     with pytest.raises(ValueError, match=r"model.embedding_dim=4"):
-        TextClassifier(
+        ClassificationTask(
             dm.vocab_size,
             dm.num_classes,
-            {"name": "conv1d", "filters": 4},
-            {"name": "none"},
-            {"mode": "max"},
+            encoder={"name": "conv1d", "filters": 4},
+            attention={"name": "none"},
+            pooling={"mode": "max"},
             embedding_dim=8,
         ).load_pretrained_embeddings(dm.embeddings)
 
@@ -152,4 +152,4 @@ def test_keras_seed_model_on_text_pairs(make_cfg) -> None:
     )
     assert_completed(record)
     assert record["data"]["is_pair"] is True
-    assert record["config"]["model"]["_target_"].endswith("KerasConv1DAttention")
+    assert record["config"]["model"]["architecture"].endswith("KerasConv1DAttention")

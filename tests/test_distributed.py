@@ -19,8 +19,8 @@ import yaml
 from hydra.utils import instantiate
 
 from attnbench.data.batching import BucketBySequenceLength
-from attnbench.models import TextClassifier
 from attnbench.runtime.checkpoints import load_checkpoint, restore_data_state
+from attnbench.tasks import ClassificationTask
 from attnbench.train import run
 
 from .helpers import (
@@ -47,7 +47,7 @@ def single_process_evaluation(ckpt: str | Path, overrides: list[str]) -> dict[st
     dm = instantiate(cfg.data)
     restore_data_state(dm, checkpoint)
     dm.setup("fit")
-    model = TextClassifier(**checkpoint["hyper_parameters"])
+    model = ClassificationTask(**checkpoint["hyper_parameters"])
     model.load_state_dict(checkpoint["state_dict"])
     trainer = single_process_trainer()
     metrics = {

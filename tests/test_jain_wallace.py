@@ -51,7 +51,7 @@ def test_published_values_for_the_four_datasets(study: dict) -> None:
 
 def check_common(cfg: DictConfig) -> None:
     assert cfg.encoder.name == "bilstm" and cfg.encoder.hidden_size == 128 and cfg.encoder.num_layers == 1
-    assert cfg.model._target_ == "attnbench.models.TextClassifier"
+    assert cfg.model.architecture == "attnbench.models.TextClassifier"
     assert cfg.model.embedding_dim == 300 and cfg.model.dropout == 0.0
     opt = cfg.model.optimizer
     assert (opt.name, opt.amsgrad, opt.lr, opt.weight_decay) == ("adam", True, 1e-3, 1e-5)

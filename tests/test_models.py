@@ -9,6 +9,7 @@ from attnbench.models import TextClassifier, count_parameters
 from attnbench.models.attention import AdditiveAttention, masked_softmax
 from attnbench.models.encoders import BiLSTMEncoder, Conv1DEncoder, EncoderOutput, reverse_within_length
 from attnbench.models.pooling import AttentionPooling, Pooling
+from attnbench.tasks import ClassificationTask
 
 VOCAB, CLASSES = 50, 5
 
@@ -263,12 +264,12 @@ def test_hyperparameters_are_plain_values() -> None:
     """Checkpoints load with ``weights_only=True`` only if hparams hold no OmegaConf objects."""
     from omegaconf import OmegaConf
 
-    model = TextClassifier(
+    model = ClassificationTask(
         VOCAB,
         CLASSES,
-        OmegaConf.create(ENCODERS["conv1d-k3"]),
-        OmegaConf.create(AGGREGATORS["additive"][0]),
-        OmegaConf.create({"mode": "last"}),
+        encoder=OmegaConf.create(ENCODERS["conv1d-k3"]),
+        attention=OmegaConf.create(AGGREGATORS["additive"][0]),
+        pooling=OmegaConf.create({"mode": "last"}),
         embedding_dim=4,
         optimizer=OmegaConf.create({"lr": 0.1, "betas": [0.9, 0.99]}),
     )

@@ -6,14 +6,16 @@ import pytest
 import torch
 
 from attnbench.config import ConfigKeyError, validate
-from attnbench.models import TextClassifier
 from attnbench.runtime.checkpoints import check_compatible
+from attnbench.tasks import ClassificationTask
 
 ENCODER, ATTENTION, POOLING = {"name": "bilstm", "hidden_size": 4}, {"name": "none"}, {"mode": "last"}
 
 
-def model_with(optimizer: dict | None) -> TextClassifier:
-    return TextClassifier(20, 3, ENCODER, ATTENTION, POOLING, embedding_dim=4, optimizer=optimizer)
+def model_with(optimizer: dict | None) -> ClassificationTask:
+    return ClassificationTask(
+        20, 3, optimizer=optimizer, encoder=ENCODER, attention=ATTENTION, pooling=POOLING, embedding_dim=4
+    )
 
 
 def test_default_is_adamw() -> None:

@@ -31,7 +31,7 @@ class ClassifierExplainer:
                 f"{type(aggregator).__name__} has no attention weights to analyse (attention=none is a pooling "
                 "baseline); analyse a checkpoint trained with attention, e.g. attention=additive"
             )
-        if classifier.hparams.get("pair"):
+        if classifier.pair:
             raise NotAnalysable("text-pair models are not analysable yet: their head mixes two texts' attention")
         self.classifier, self.aggregator = classifier, aggregator
 
@@ -75,7 +75,9 @@ class ClassifierExplainer:
 
 
 def explainer(model: object) -> ClassifierExplainer:
-    """The :class:`ClassifierExplainer` of ``model``, or :class:`NotAnalysable` with what to do instead."""
+    """The :class:`ClassifierExplainer` of ``model`` (a :class:`TextClassifier`, or a task wrapping one as
+    ``model.model``), or :class:`NotAnalysable` with what to do instead."""
+    model = getattr(model, "model", model)
     if not isinstance(model, TextClassifier):
         raise NotAnalysable(f"{type(model).__name__} has no attention to analyse; the analyses take a TextClassifier")
     return ClassifierExplainer(model)

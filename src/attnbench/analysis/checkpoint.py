@@ -77,7 +77,7 @@ def analyse_fitted(
     if getattr(rank_zero_only, "rank", 0) != 0:
         return {}
     try:  # a study may mix attention models with baselines: the baselines' analysis is skipped, said so
-        model = explainer(model).classifier
+        explainer(model)
     except NotAnalysable as err:
         log.warning("analysis skipped: %s", err)
         record.fields["analysis"] = {"skipped": str(err)}

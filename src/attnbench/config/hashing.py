@@ -8,6 +8,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from attnbench.config.schema import CLASSIFICATION_TASK
+
 # Keys that do not change what a run computes: left out of the config hash (``config_hash``), so a
 # study re-run on another machine, with other paths, loggers, thread counts or labels, still matches.
 HASH_EXCLUDED = (
@@ -43,6 +45,18 @@ HASH_TARGET_ALIASES = {
 }
 
 
+def _recorded_model(model: dict[str, Any]) -> dict[str, Any]:
+    """A classification ``model`` node as it was recorded before the task wrapped an ``architecture``:
+    the architecture was the ``_target_`` (the same computation, so the same hash)."""
+    if model.get("_target_") != CLASSIFICATION_TASK or "architecture" not in model:
+        return model
+    recorded = {k: v for k, v in model.items() if k != "architecture"}
+    recorded["_target_"] = model["architecture"]
+    if recorded["_target_"] == "attnbench.models.KerasConv1DAttention":
+        recorded.pop("_recursive_", None)  # the Keras example's config had none
+    return recorded
+
+
 def _drop_unset(node: Any, prefix: str = "") -> Any:
     if isinstance(node, dict):
         return {
@@ -74,5 +88,7 @@ def config_hash(cfg: DictConfig | dict[str, Any]) -> str:
             parent = parent.get(p) if isinstance(parent, dict) else None
         if isinstance(parent, dict):
             parent.pop(leaf, None)
+    if isinstance(resolved.get("model"), dict):
+        resolved["model"] = _recorded_model(resolved["model"])
     resolved = _drop_unset(resolved)
     return hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -189,10 +189,15 @@ class PoolingConfig:
 # ---- model ----------------------------------------------------------------------------------
 
 
+# Classification: one task (``ClassificationTask``) wraps the ``nn.Module`` that ``architecture`` names.
+CLASSIFICATION_TASK = "attnbench.tasks.classification.ClassificationTask"
+
+
 @dataclass
 class ModelConfig:
-    _target_: str = "attnbench.models.TextClassifier"
+    _target_: str = CLASSIFICATION_TASK
     _recursive_: bool = False
+    architecture: str = "attnbench.models.TextClassifier"  # the nn.Module the task wraps
     embedding_dim: int = 128
     embedding_dropout: float = 0.0
     dropout: float = 0.3
@@ -208,7 +213,9 @@ class ModelConfig:
 class KerasConv1DModelConfig:
     """The original Keras ``Attention`` example (``attnbench.models.KerasConv1DAttention``)."""
 
-    _target_: str = "attnbench.models.KerasConv1DAttention"
+    _target_: str = CLASSIFICATION_TASK
+    _recursive_: bool = False
+    architecture: str = "attnbench.models.KerasConv1DAttention"  # the nn.Module the task wraps
     embedding_dim: int = 64
     filters: int = 100
     kernel_size: int = 4

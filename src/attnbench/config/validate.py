@@ -25,8 +25,16 @@ def _option_schema(group: str, node: DictConfig) -> type | None:
         return options.get(node.get("name"))
     if group == "attention":
         return options.get(node.get("name"), options["attention"])
-    if group in ("data", "model"):  # by target; an unknown target is checked by instantiation
-        return next((o for o in options.values() if getattr(o, "_target_", None) == node.get("_target_")), None)
+    if group in ("data", "model"):  # by target (and architecture); an unknown one is checked by instantiation
+        return next(
+            (
+                o
+                for o in options.values()
+                if getattr(o, "_target_", None) == node.get("_target_")
+                and getattr(o, "architecture", None) == node.get("architecture")
+            ),
+            None,
+        )
     if group in ("pooling", "paths", "decoder", "decode"):
         return next(iter(options.values()))
     return None

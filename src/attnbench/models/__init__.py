@@ -1,7 +1,10 @@
-"""Models: encoders, attention (one file per score), pooling, and the classifiers built from them."""
+"""Models (``nn.Module`` only, no training): encoders, attention (one file per score), pooling, the
+classifiers and the encoder–decoder built from them, and the TF-IDF baseline. The tasks in
+:mod:`attnbench.tasks` train them; nothing here imports a task."""
 
 from attnbench.models.classifier import TextClassifier
 from attnbench.models.keras_example import KerasConv1DAttention
-from attnbench.tasks.base import count_parameters
+from attnbench.models.outputs import ClassifierOutput
+from attnbench.models.parameters import count_parameters
 
-__all__ = ["KerasConv1DAttention", "TextClassifier", "count_parameters"]
+__all__ = ["ClassifierOutput", "KerasConv1DAttention", "TextClassifier", "count_parameters"]

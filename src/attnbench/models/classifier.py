@@ -1,4 +1,5 @@
-"""The text classifier: embedding → encoder → aggregator (attention or pooling) → head."""
+"""The text classifier: embedding → encoder → aggregator (attention or pooling) → head, an ``nn.Module``
+that :class:`~attnbench.tasks.classification.ClassificationTask` trains."""
 
 from __future__ import annotations
 
@@ -8,9 +9,8 @@ from torch import Tensor, nn
 from attnbench.config.schema import ModelConfig
 from attnbench.data.batching import TextBatch
 from attnbench.models.encoders import build_encoder
+from attnbench.models.outputs import ClassifierOutput
 from attnbench.models.pooling import Pooled, build_aggregator
-from attnbench.tasks.base import plain
-from attnbench.tasks.classification import ClassificationTask, ClassifierOutput
 
 
 def trim_padding(ids: Tensor, lengths: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -24,14 +24,13 @@ def trim_padding(ids: Tensor, lengths: Tensor, mask: Tensor) -> tuple[Tensor, Te
     return ids[:, :width], mask[:, :width]
 
 
-class TextClassifier(ClassificationTask):
-    """Sequence classifier. Every constructor argument is a plain value saved in the checkpoint;
-    defaults are those of the schema (:class:`~attnbench.config.schema.ModelConfig`).
+class TextClassifier(nn.Module):
+    """Sequence classifier. Every constructor argument is a plain value (the task saves them in the
+    checkpoint); defaults are those of the schema (:class:`~attnbench.config.schema.ModelConfig`).
 
     ``encoder``: ``{name: bilstm|conv1d, ...}``; ``attention``: ``{name: none}``, ``{name: attention,
     score, alignment, query, hops, ...}`` or ``{name: multihead, heads, ...}``; ``pooling``: ``{mode}`` (used
-    when attention is none); ``optimizer``: ``{name: adamw|adam, lr, ...}``; ``scheduler``:
-    ``{name: none|cosine|plateau}``.
+    when attention is none).
     ``pair``: text-pair data; both texts go through the shared embedding, encoder and aggregator and the
     head reads ``[u, v, |u - v|, u * v]`` (InferSent). ``freeze_embeddings``: keep the embedding weights
     fixed (pretrained vectors, loaded with :meth:`load_pretrained_embeddings`).
@@ -47,25 +46,11 @@ class TextClassifier(ClassificationTask):
         embedding_dim: int = ModelConfig.embedding_dim,
         embedding_dropout: float = ModelConfig.embedding_dropout,
         dropout: float = ModelConfig.dropout,
-        optimizer: dict | None = None,
-        scheduler: dict | None = None,
         pair: bool = False,
         freeze_embeddings: bool = ModelConfig.freeze_embeddings,
     ) -> None:
-        super().__init__(num_classes)
-        encoder, attention, pooling = plain(encoder), plain(attention), plain(pooling)
-        # saved as given (absent keys take the schema's defaults when the optimizer is built), so
-        # checkpoints keep the hyperparameters they were saved with
-        optimizer, scheduler = plain(optimizer) or {}, plain(scheduler) or {"name": "none"}
-        self.save_hyperparameters(
-            {
-                "vocab_size": vocab_size, "num_classes": num_classes, "encoder": encoder,
-                "attention": attention, "pooling": pooling, "embedding_dim": embedding_dim,
-                "embedding_dropout": embedding_dropout, "dropout": dropout,
-                "optimizer": optimizer, "scheduler": scheduler, "pair": pair,
-                "freeze_embeddings": freeze_embeddings,
-            }
-        )  # fmt: skip
+        super().__init__()
+        self.pair = pair
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
         self.embedding.weight.requires_grad_(not freeze_embeddings)
         self.embedding_dropout = nn.Dropout(embedding_dropout)

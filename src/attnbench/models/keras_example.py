@@ -28,17 +28,16 @@ from attnbench.config.schema import KerasConv1DModelConfig
 from attnbench.data.batching import TextBatch
 from attnbench.models.attention import DotAttention
 from attnbench.models.encoders import Conv1DEncoder
+from attnbench.models.outputs import ClassifierOutput
 from attnbench.models.pooling import masked_mean
-from attnbench.tasks.base import plain
-from attnbench.tasks.classification import ClassificationTask, ClassifierOutput
 
 
-class KerasConv1DAttention(ClassificationTask):
+class KerasConv1DAttention(nn.Module):
     """Embedding → shared Conv1D on query and value → dot ``Attention()([q, v])`` → GAP(q) ⊕ GAP(att) → head.
 
     ``activation``: the Conv1D's (Keras's default is none: ``linear``); ``use_scale``/``score_mode``:
     those of Keras ``Attention``; the head is ``Dropout(dropout)`` + ``Dense(num_classes)``.
-    Every constructor argument is a plain value saved in the checkpoint; defaults are the schema's
+    Every constructor argument is a plain value (the task saves them in the checkpoint); defaults are the schema's
     (:class:`~attnbench.config.schema.KerasConv1DModelConfig`). ``pair`` records that the
     data are text pairs (set by the data module); each batch says itself whether it carries a value text.
     """
@@ -54,28 +53,10 @@ class KerasConv1DAttention(ClassificationTask):
         use_scale: bool = KerasConv1DModelConfig.use_scale,
         score_mode: str = KerasConv1DModelConfig.score_mode,
         dropout: float = KerasConv1DModelConfig.dropout,
-        optimizer: dict | None = None,
-        scheduler: dict | None = None,
         pair: bool = False,
     ) -> None:
-        super().__init__(num_classes)
-        optimizer, scheduler = plain(optimizer) or {}, plain(scheduler) or {"name": "none"}
-        self.save_hyperparameters(
-            {
-                "vocab_size": vocab_size,
-                "num_classes": num_classes,
-                "embedding_dim": embedding_dim,
-                "filters": filters,
-                "kernel_size": kernel_size,
-                "activation": activation,
-                "use_scale": use_scale,
-                "score_mode": score_mode,
-                "dropout": dropout,
-                "optimizer": optimizer,
-                "scheduler": scheduler,
-                "pair": pair,
-            }
-        )
+        super().__init__()
+        self.pair = pair
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
         self.cnn = Conv1DEncoder(embedding_dim, filters=filters, kernel_size=kernel_size, activation=activation)
         self.attention = DotAttention(filters, filters, use_scale=use_scale, score_mode=score_mode)

@@ -48,7 +48,11 @@ def check_compatible(
     hint: str = "",
 ) -> None:
     """Raise :class:`CheckpointMismatchError` listing every hyperparameter (as ``model.<key>``) on
-    which ``checkpoint`` and ``model`` differ, with both values. ``hint`` adds another way out."""
+    which ``checkpoint`` and ``model`` differ, with both values. ``hint`` adds another way out.
+
+    The task's ``on_load_checkpoint`` runs first, as in a Lightning resume: it maps, in place, a
+    checkpoint of an earlier layout (a classifier saved before tasks wrapped the models)."""
+    model.on_load_checkpoint(checkpoint)
     saved = _flatten(checkpoint.get("hyper_parameters", {}))
     current = _flatten(dict(model.hparams))
     for key, value in LEGACY_DEFAULTS.items():  # checkpoints from before a setting existed had its default

@@ -19,6 +19,9 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
 
 from attnbench.config.schema import OPTIMIZERS, SCHEDULERS, OptimizerConfig, SchedulerConfig
+from attnbench.models.parameters import count_parameters
+
+__all__ = ["SPLITS", "Task", "build_optimizer", "count_parameters", "plain", "warmup_cosine"]
 
 SPLITS = ("train", "val", "test")
 
@@ -26,11 +29,6 @@ SPLITS = ("train", "val", "test")
 def plain(x: Any) -> Any:
     """OmegaConf containers → plain dicts/lists, so checkpoints load with ``weights_only=True``."""
     return OmegaConf.to_container(x, resolve=True) if isinstance(x, DictConfig | ListConfig) else x
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Trainable parameters (frozen embeddings do not count)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def build_optimizer(parameters: Any, settings: dict[str, Any]) -> torch.optim.Optimizer:
@@ -120,9 +118,9 @@ class Task(pl.LightningModule):
         return loss
 
     def load_pretrained_embeddings(self, vectors: Tensor) -> None:
-        """Copy pretrained vectors [vocab_size, embedding_dim] into ``self.embedding`` (weights, so
-        checkpoints hold them; never hyperparameters)."""
-        embedding = getattr(self, "embedding", None)
+        """Copy pretrained vectors [vocab_size, embedding_dim] into the wrapped model's word embedding
+        (``self.model.embedding``: weights, so checkpoints hold them; never hyperparameters)."""
+        embedding = getattr(getattr(self, "model", None), "embedding", None)
         if not isinstance(embedding, nn.Embedding):
             raise ValueError(f"{type(self).__name__} has no word embedding; unset data.embeddings_path")
         if tuple(vectors.shape) != tuple(embedding.weight.shape):

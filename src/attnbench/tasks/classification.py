@@ -1,39 +1,66 @@
-"""Classification: cross-entropy on the logits (plus the terms a model's outputs ask for), accuracy and
-macro F1. A classifier subclasses :class:`ClassificationTask`, builds its modules and implements
-:meth:`~ClassificationTask.run_batch` (``attnbench.models.TextClassifier``, ``KerasConv1DAttention``)."""
+"""Classification: the task that trains a classifier module from :mod:`attnbench.models` (named by
+``model.architecture``: :class:`~attnbench.models.TextClassifier`, the Keras example, or any
+``nn.Module`` with the same ``run_batch``), the way :class:`~attnbench.tasks.seq2seq.Seq2SeqTask` wraps
+the encoder–decoder. Loss: cross-entropy on the logits plus the terms the module's output asks for;
+metrics: accuracy and macro F1.
+
+Checkpoints written when the classifiers were LightningModules themselves (weights at the top level,
+no ``architecture`` hyperparameter) load unchanged: :func:`upgrade_checkpoint` maps them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import inspect
+from typing import Any
 
+from hydra.utils import get_class
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from attnbench.data.batching import TextBatch
-from attnbench.tasks.base import Task
+from attnbench.models.outputs import ClassifierOutput
+from attnbench.tasks.base import Task, plain
+
+TEXT_CLASSIFIER = "attnbench.models.TextClassifier"
+KERAS_EXAMPLE = "attnbench.models.KerasConv1DAttention"
 
 
-@dataclass
-class ClassifierOutput:
-    """``logits``: [B, C]; ``weights``: attention weights [B, rows, T] or None; ``penalty``: a scalar
-    added to the loss (e.g. the structured self-attention penalty) or None; ``log_prob``: [B], the
-    log-probability of hard-attention positions sampled for REINFORCE, or None; ``weights_over``: the
-    batch field whose tokens ``weights`` index (``ids``, or ``pair_ids`` when a model attends over the
-    second text of a pair)."""
-
-    logits: Tensor
-    weights: Tensor | None = None
-    penalty: Tensor | None = None
-    log_prob: Tensor | None = None
-    weights_over: str = "ids"
+def build_classifier(architecture: str, arguments: dict[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
+    """The module ``architecture`` (a dotted class path) built from ``arguments``, and every argument
+    it was built with (the given ones and its defaults): what the checkpoint saves."""
+    try:
+        module_class = get_class(architecture)
+    except Exception as err:
+        raise ValueError(f"model.architecture={architecture!r} is not an importable class ({err})") from None
+    try:
+        bound = inspect.signature(module_class).bind(**arguments)
+    except TypeError as err:
+        params = [p for p in inspect.signature(module_class).parameters if p not in ("vocab_size", "num_classes")]
+        raise ValueError(
+            f"model.architecture={architecture}: {err}; its config keys are model.{', model.'.join(params)}"
+        ) from None
+    bound.apply_defaults()
+    return module_class(**bound.arguments), dict(bound.arguments)
 
 
 class ClassificationTask(Task):
-    """Loss and metrics of the classifiers; a subclass builds its modules and implements
-    :meth:`run_batch`. Call ``super().__init__(num_classes)`` first."""
+    """Loss and metrics of classification around the module ``architecture`` builds from ``vocab_size``,
+    ``num_classes`` and ``model_arguments`` (the config's ``model.*`` keys: ``encoder``, ``attention``,
+    ``pooling``, ``embedding_dim``, ...). ``optimizer``: ``{name: adamw|adam, lr, ...}``; ``scheduler``:
+    ``{name: none|cosine|plateau}`` (keys they lack take the schema's defaults when the optimizer is built).
 
-    def __init__(self, num_classes: int) -> None:
+    Hyperparameters are saved flat, as the classifiers saved them before they were wrapped, plus
+    ``architecture``; the module is ``self.model``."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        architecture: str = TEXT_CLASSIFIER,
+        optimizer: dict | None = None,
+        scheduler: dict | None = None,
+        **model_arguments: Any,
+    ) -> None:
         super().__init__(
             MetricCollection(
                 {
@@ -42,10 +69,28 @@ class ClassificationTask(Task):
                 }
             )
         )
+        arguments = {"vocab_size": vocab_size, "num_classes": num_classes}
+        arguments.update({k: plain(v) for k, v in model_arguments.items()})
+        self.model, built_with = build_classifier(architecture, arguments)
+        # saved as given (absent keys take the schema's defaults when the optimizer is built), so
+        # checkpoints keep the hyperparameters they were saved with
+        self.save_hyperparameters(
+            {
+                "architecture": architecture,
+                **built_with,
+                "optimizer": plain(optimizer) or {},
+                "scheduler": plain(scheduler) or {"name": "none"},
+            }
+        )
+
+    def forward(self, *args: Any, **kwargs: Any) -> Tensor:
+        """The module's logits [B, num_classes] (its own ``forward``)."""
+        return self.model(*args, **kwargs)
 
     def run_batch(self, batch: TextBatch) -> ClassifierOutput:
         """Everything a step needs from one batch: logits, attention weights, extra loss terms."""
-        raise NotImplementedError
+        out: ClassifierOutput = self.model.run_batch(batch)
+        return out
 
     def step(self, batch: TextBatch, split: str) -> Tensor:
         out = self.run_batch(batch)
@@ -58,3 +103,21 @@ class ClassificationTask(Task):
             loss = loss + self.reinforce_loss(out.log_prob, -per_example.detach())
         self.log_step(split, loss, len(batch), out.logits, batch.labels)
         return loss
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Lightning calls it before loading the weights: a checkpoint of the earlier layout is mapped."""
+        upgrade_checkpoint(checkpoint)
+
+
+def upgrade_checkpoint(checkpoint: dict[str, Any]) -> bool:
+    """Map, in place, a classification checkpoint written when the classifiers were LightningModules:
+    its weights gain the ``model.`` prefix and its hyperparameters the ``architecture`` they were
+    trained with (the Keras example is the one with ``filters``). Returns whether it changed anything;
+    a current checkpoint is left as it is."""
+    hparams = checkpoint.get("hyper_parameters", {})
+    if "architecture" in hparams or "num_classes" not in hparams:
+        return False
+    hparams["architecture"] = KERAS_EXAMPLE if "filters" in hparams else TEXT_CLASSIFIER
+    state = checkpoint.get("state_dict", {})
+    checkpoint["state_dict"] = {(k if k.startswith("model.") else f"model.{k}"): v for k, v in state.items()}
+    return True
