@@ -21,10 +21,10 @@ from attnbench.data.dedup import check_mode, dedup_corpus
 from attnbench.data.embeddings import load_vectors
 from attnbench.data.filters import checked_filter_settings, drop_long, map_labels, select_labels
 from attnbench.data.loaders import BucketedLoaders
-from attnbench.data.processed import count_in_train, drop_seen_in_train, encode_split, encoded_texts
+from attnbench.data.processed import drop_seen_in_train, encode_split, encoded_texts
 from attnbench.data.sources import Columns, SourceSpec, file_fingerprint, load_source
 from attnbench.data.splits import assign_splits, check_labels_seen_in_train
-from attnbench.data.summary import padding_statistics, split_statistics
+from attnbench.data.summary import count_in_train, padding_statistics, split_statistics
 from attnbench.data.tokenize import check_tokenizer, fit_tokenizer
 
 log = logging.getLogger(__name__)

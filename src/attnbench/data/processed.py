@@ -103,9 +103,3 @@ def drop_seen_in_train(splits: dict[str, dict[str, Any]], mode: str) -> dict[str
         if len(rows) < len(keys):
             splits[name] = subset_part(splits[name], rows)
     return stats
-
-
-def count_in_train(splits: dict[str, dict[str, Any]]) -> dict[str, int]:
-    """``<split>/in_train``: validation and test examples whose input (token ids) occurs in train."""
-    train = set(part_keys(splits["train"]))
-    return {f"{name}/in_train": sum(k in train for k in part_keys(splits[name])) for name in ("val", "test")}
