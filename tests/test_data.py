@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from attnbench.data import TextBatch, TextClassificationDataModule, stratified_split
+from attnbench.data.dedup import dedup_corpus
 from attnbench.data.tokenize import PAD_ID, UNK_ID
 
 N_DOCS = 2225
@@ -57,9 +58,16 @@ def test_invalid_fractions_are_rejected(bbc_corpus) -> None:
 
 def test_datamodule_split_ids(bbc_datamodule, bbc_corpus) -> None:
     ids = bbc_datamodule.split_ids
-    s = stratified_split(bbc_corpus.labels, 0.1, 0.1, seed=1234)
-    assert ids["test"] == [bbc_corpus.ids[i] for i in s.test]
-    assert sorted(ids["train"] + ids["val"] + ids["test"]) == sorted(bbc_corpus.ids)
+    # the 98 duplicate articles go before splitting (data.dedup=exact), then one val and one test article
+    # whose first 400 tokens equal a training article's
+    keep, stats = dedup_corpus(bbc_corpus, np.arange(N_DOCS), "exact")
+    assert stats["dedup_removed"] == 98 and len(keep) == N_DOCS - 98
+    s = stratified_split([bbc_corpus.labels[i] for i in keep], 0.1, 0.1, seed=1234)
+    carved = {name: [bbc_corpus.ids[keep[i]] for i in getattr(s, name)] for name in ("train", "val", "test")}
+    assert ids["train"] == carved["train"]
+    for name in ("val", "test"):
+        assert set(ids[name]) <= set(carved[name])
+        assert len(carved[name]) - len(ids[name]) == bbc_datamodule.summary[f"{name}/dedup_truncated_removed"] == 1
     assert all("/" in i and i.endswith(".txt") for i in ids["train"][:10])
     sizes = {k: len(v) for k, v in bbc_datamodule.datasets.items()}
     assert sizes == {k: len(v) for k, v in ids.items()}
@@ -75,7 +83,11 @@ def small_dm() -> TextClassificationDataModule:
 
 def test_training_seed_does_not_change_the_split(bbc_datamodule, small_dm) -> None:
     assert small_dm.seed != bbc_datamodule.seed
-    assert small_dm.split_ids == bbc_datamodule.split_ids
+    assert small_dm.split_ids["train"] == bbc_datamodule.split_ids["train"]
+    for name in ("val", "test"):  # 16 tokens of a 500-word vocabulary make more articles one input: fewer left
+        assert set(small_dm.split_ids[name]) <= set(bbc_datamodule.split_ids[name])
+        removed = small_dm.summary[f"{name}/dedup_truncated_removed"] - 1
+        assert len(bbc_datamodule.split_ids[name]) - len(small_dm.split_ids[name]) == removed
     moved = TextClassificationDataModule.from_schema(split_seed=bbc_datamodule.split_seed + 1, max_vocab=500)
     moved.setup()
     assert moved.split_ids["test"] != bbc_datamodule.split_ids["test"]

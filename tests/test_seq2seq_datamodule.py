@@ -89,8 +89,8 @@ def test_local_pairs_in_every_format(tmp_path: Path, suffix: str) -> None:
 
 
 def test_local_pairs_folder_with_split_files(tmp_path: Path) -> None:
-    for name, n in (("train", 8), ("dev", 3)):
-        write_pairs(tmp_path / f"{name}.csv", [{"source": f"a{i}", "target": f"b{i}"} for i in range(n)])
+    for name, n in (("train", 8), ("dev", 3)):  # distinct sources in each file: no dev pair repeats a train pair
+        write_pairs(tmp_path / f"{name}.csv", [{"source": f"{name}{i}", "target": f"b{i}"} for i in range(n)])
     dm = Seq2SeqDataModule.from_schema(source="local_pairs", path=str(tmp_path), tokenizer="word")
     dm.setup()
     assert len(dm.datasets["val"]) == 3 and len(dm.datasets["test"]) >= 1
@@ -101,8 +101,12 @@ def test_local_pairs_folder_with_split_files(tmp_path: Path) -> None:
     ("rows", "settings", "message"),
     [
         ([{"src": "a", "target": "b"}], {}, r"no column 'source' \(data\.source_column\).*Fix: set"),
-        ([{"source": "a b", "target": ""}] * 12, {}, r"pairs\.csv:\d+: the target is empty"),
-        ([{"source": "a b c d", "target": "x"}] * 12, {"max_length": 3}, r"more than data\.max_length=3.*truncation"),
+        ([{"source": f"a b{i}", "target": ""} for i in range(12)], {}, r"pairs\.csv:\d+: the target is empty"),
+        (
+            [{"source": f"a b c d{i}", "target": "x"} for i in range(12)],
+            {"max_length": 3},
+            r"more than data\.max_length=3.*truncation",
+        ),
         (
             [{"source": "a", "target": "x", "split": "holdout"}] * 3,
             {},
@@ -118,7 +122,7 @@ def test_bad_local_pairs_are_named(tmp_path: Path, rows: list[dict], settings: d
 
 
 def test_truncation_cuts_long_sources(tmp_path: Path) -> None:
-    path = write_pairs(tmp_path / "pairs.csv", [{"source": "a b c d", "target": "x"}] * 12)
+    path = write_pairs(tmp_path / "pairs.csv", [{"source": f"{i} a b c d", "target": "x"} for i in range(12)])
     dm = Seq2SeqDataModule.from_schema(
         source="local_pairs", path=str(path), tokenizer="word", max_length=3, truncation=True
     )

@@ -163,20 +163,16 @@ def test_hub_save_to_disk_copy_with_class_labels_and_pairs(tmp_path: Path) -> No
             "label": datasets.ClassLabel(names=["entailment", "neutral", "contradiction"]),
         }
     )
-    rows = make_rows(10)
+    rows = make_rows(20)
 
-    def part(labels: list[int]) -> datasets.Dataset:
+    def part(labels: list[int], start: int) -> datasets.Dataset:  # rows of their own: no input in two splits
+        texts = [r["text"] for r in rows[start : start + len(labels)]]
         return datasets.Dataset.from_dict(
-            {
-                "premise": [r["text"] for r in rows[: len(labels)]],
-                "hypothesis": [r["text"][::-1] for r in rows[: len(labels)]],
-                "label": labels,
-            },
-            features=features,
+            {"premise": texts, "hypothesis": [t[::-1] for t in texts], "label": labels}, features=features
         )
 
     dd = datasets.DatasetDict(
-        {"train": part([0, 1, 2] * 10), "validation": part([0, 1, 2] * 3), "test": part([0, 1, 2, -1] * 3)}
+        {"train": part([0, 1, 2] * 10, 0), "validation": part([0, 1, 2] * 3, 30), "test": part([0, 1, 2, -1] * 3, 39)}
     )
     dd.save_to_disk(str(tmp_path / "snli"))
     dm = TextClassificationDataModule.from_schema(
@@ -231,7 +227,8 @@ def test_20newsgroups_from_the_extracted_archive(tmp_path: Path) -> None:
             folder = tmp_path / part / group
             folder.mkdir(parents=True)
             for i in range(n):
-                body = f"From: a@b.c\nSubject: x\n\n{group.split('.')[1]} words number {i}\n\n-- \nsignature"
+                number = i + 100 * part.endswith("test")  # no test text repeats a training one
+                body = f"From: a@b.c\nSubject: x\n\n{group.split('.')[1]} words number {number}\n\n-- \nsignature"
                 (folder / str(1000 + i)).write_text(body, encoding="latin1")
     dm = TextClassificationDataModule.from_schema(
         source="20newsgroups", path=str(tmp_path), min_freq=1, val_fraction=0.25

@@ -80,6 +80,9 @@ class DataConfig:
     split_column: str | None = "split"  # local: used when the file has this column
     splits: SplitNamesConfig = field(default_factory=SplitNamesConfig)
     drop_empty: bool = True  # drop empty/whitespace-only texts with a count (false: error)
+    # before splitting, copies of an input (text, text pair) are kept once, groups with disagreeing labels
+    # dropped; evaluation examples whose token ids equal a training example's are removed (docs/data-integrity.md)
+    dedup: str = "exact"  # exact | normalized (folds case and whitespace) | none
     split_seed: int = 1234  # fixes the split (and synthetic data), independent of the training seed
     # of the whole corpus for a source without splits (80/10/10); else of its train split, carved from it
     # when the source lacks that split (stratified, split_seed)

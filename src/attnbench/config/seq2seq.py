@@ -53,6 +53,9 @@ class Seq2SeqDataConfig:
     max_length: int = 200  # source tokens; longer pairs are an error unless truncation
     max_target_length: int = 200
     truncation: bool = False
+    # copies of a source kept once (groups with different targets dropped), generated val/test sources not in
+    # train, evaluation pairs whose source ids equal a training one's removed (docs/data-integrity.md)
+    dedup: str = "exact"  # exact | normalized (folds case and whitespace) | none
     reverse_source: bool = False  # Sutskever et al. 2014
     val_fraction: float = 0.1
     test_fraction: float = 0.1

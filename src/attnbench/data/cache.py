@@ -22,7 +22,7 @@ from filelock import FileLock
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1  # bump when the payload layout or the processing code changes what is stored
+CACHE_VERSION = 2  # bump when the payload layout or the processing code changes what is stored
 
 
 def cache_key(parts: dict[str, Any]) -> str:

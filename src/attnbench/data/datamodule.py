@@ -17,13 +17,14 @@ from attnbench.config import DataConfig
 from attnbench.data.batching import EncodedTexts, collate
 from attnbench.data.cache import DataCache, cache_key
 from attnbench.data.corpus import SPLITS, DataError, TextCorpus
+from attnbench.data.dedup import check_mode, dedup_corpus
 from attnbench.data.embeddings import load_vectors
 from attnbench.data.filters import checked_filter_settings, drop_long, map_labels, select_labels
 from attnbench.data.loaders import BucketedLoaders
-from attnbench.data.processed import encode_split, encoded_texts
+from attnbench.data.processed import drop_seen_in_train, encode_split, encoded_texts
 from attnbench.data.sources import Columns, SourceSpec, file_fingerprint, load_source
 from attnbench.data.splits import assign_splits, check_labels_seen_in_train
-from attnbench.data.summary import padding_statistics, split_statistics
+from attnbench.data.summary import count_in_train, padding_statistics, split_statistics
 from attnbench.data.tokenize import check_tokenizer, fit_tokenizer
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ class TextClassificationDataModule(BucketedLoaders):
         labels: list[str] | None,
         label_map: dict[str, str | None] | None,
         max_tokens: int | None,
+        dedup: str,
     ) -> None:
         super().__init__()
         if max_length < 1:
@@ -98,7 +100,8 @@ class TextClassificationDataModule(BucketedLoaders):
         check_tokenizer(tokenizer, truncation_side)
         columns = Columns(text_column, label_column, text_pair_column, split_column, dict(splits))
         synthetic_settings = dict(synthetic) if synthetic else None
-        self.spec = SourceSpec(source, path, dataset, subset, format, columns, synthetic_settings, split_seed)
+        self.dedup = check_mode(dedup)
+        self.spec = SourceSpec(source, path, dataset, subset, format, columns, synthetic_settings, split_seed, dedup)
         self.source, self.path, self.name = source, path, name
         self.split_seed, self.val_fraction, self.test_fraction = split_seed, val_fraction, test_fraction
         self.tokenizer_kind, self.lowercase, self.max_vocab, self.min_freq = tokenizer, lowercase, max_vocab, min_freq
@@ -109,6 +112,7 @@ class TextClassificationDataModule(BucketedLoaders):
         self.tokenizer, self.label_names, self.embeddings, self.is_pair = None, [], None, False
         self.datasets, self.split_ids, self.example_meta = {}, {}, {}
         self.cache_hit, self.summary = None, {}
+        self.built_key: str | None = None  # the processing key setup() used, saved with checkpoints
 
     @classmethod
     def from_schema(cls, **settings: Any) -> TextClassificationDataModule:
@@ -143,6 +147,7 @@ class TextClassificationDataModule(BucketedLoaders):
                 "labels": self.labels,
                 "label_map": sorted(self.label_map.items()) if self.label_map else None,
                 "max_tokens": self.max_tokens,
+                "dedup": self.dedup,
                 "restored_tokenizer": restored and hashlib.sha256(restored.encode()).hexdigest(),
                 "restored_labels": self.label_names if restored else None,
                 "embeddings": self.embeddings_path and file_fingerprint(self.embeddings_path),
@@ -153,8 +158,9 @@ class TextClassificationDataModule(BucketedLoaders):
         if self.datasets:
             return
         started = time.perf_counter()
+        self.built_key = self.processing_key()
         if self.cache_dir:
-            data, self.cache_hit = DataCache(self.cache_dir).get_or_build(self.processing_key(), self._process)
+            data, self.cache_hit = DataCache(self.cache_dir).get_or_build(self.built_key, self._process)
         else:
             data = self._process()
         self._adopt(data)
@@ -168,18 +174,23 @@ class TextClassificationDataModule(BucketedLoaders):
         where = self.path or self.spec.dataset or self.source
         corpus, filtered = self._filter(corpus)
         keep, n_empty = self._non_empty(corpus, where)
+        keep, dedup_stats = dedup_corpus(corpus, keep, self.dedup)
         split_idx = assign_splits(corpus, keep, self.val_fraction, self.test_fraction, self.split_seed)
         check_labels_seen_in_train(corpus, split_idx, where)
         tokenizer, label_names = self._fit_or_restore_tokenizer(corpus, split_idx["train"])
+        splits = {
+            name: encode_split(tokenizer, corpus, split_idx[name], self.max_length, self.truncation_side)
+            for name in SPLITS
+        }
+        if self.source == "synthetic":
+            check_synthetic_fits(splits, self.max_length, corpus.pairs is not None)
+        dedup_stats.update(drop_seen_in_train(splits, self.dedup))
         out: dict[str, Any] = {
             "tokenizer_json": tokenizer.to_str(),
             "label_names": label_names,
             "is_pair": corpus.pairs is not None,
-            "stats": {**corpus.stats, **filtered, "empty_dropped": n_empty},
-            "splits": {
-                name: encode_split(tokenizer, corpus, split_idx[name], self.max_length, self.truncation_side)
-                for name in SPLITS
-            },
+            "stats": {**corpus.stats, **filtered, "empty_dropped": n_empty, **dedup_stats},
+            "splits": splits,
         }
         out["embeddings"], out["embedding_coverage"] = None, None
         if self.embeddings_path:
@@ -256,7 +267,9 @@ class TextClassificationDataModule(BucketedLoaders):
             "is_pair": self.is_pair,
             "cache": {None: "off", True: "hit", False: "built"}[self.cache_hit],
             "process_s": seconds,
+            "dedup": self.dedup,
             **data["stats"],
+            **count_in_train(data["splits"]),
         }
         if data["embedding_coverage"] is not None:
             summary["embedding_coverage"] = data["embedding_coverage"]
@@ -288,9 +301,45 @@ class TextClassificationDataModule(BucketedLoaders):
     def state_dict(self) -> dict[str, Any]:
         if self.tokenizer is None:
             return {}
-        return {"tokenizer_json": self.tokenizer.to_str(), "label_names": list(self.label_names)}
+        return {
+            "tokenizer_json": self.tokenizer.to_str(),
+            "label_names": list(self.label_names),
+            # what the checkpoint's training data was: attnbench-eval compares it with its own data settings
+            "data_config": self.data_identity(),
+            "processing_key": self.built_key,
+        }
+
+    def data_identity(self) -> dict[str, Any]:
+        """The settings that decide which examples exist and which split each falls in (what an
+        evaluation must share with training for its test set to be unseen)."""
+        return {
+            "source": self.source,
+            "source_fingerprint": self.spec.fingerprint(),
+            "split_seed": self.split_seed,
+            "val_fraction": self.val_fraction,
+            "test_fraction": self.test_fraction,
+            "dedup": self.dedup,
+            "labels": self.labels,
+            "label_map": sorted(self.label_map.items()) if self.label_map else None,
+            "max_tokens": self.max_tokens,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state:
             self.tokenizer = Tokenizer.from_str(state["tokenizer_json"])
             self.label_names = list(state["label_names"])
+
+
+def check_synthetic_fits(splits: dict[str, dict[str, Any]], max_length: int, is_pair: bool) -> None:
+    """A :class:`DataError` when ``data.max_length`` cuts generated sequences: the token that decides
+    the label may be cut off, and the task silently becomes another."""
+    for name, part in splits.items():
+        counts = [part["counts"]] + ([part["pair_counts"]] if is_pair else [])
+        cut = sum(int((c > max_length).sum()) for c in counts)
+        if cut:
+            longest = max(int(c.max()) for c in counts)
+            raise DataError(
+                f"data.max_length={max_length} cuts {cut} of the {len(part['labels'])} generated {name} "
+                f"sequences (the longest has {longest} tokens), so the token that decides the label may be "
+                f"lost. Fix: set data.max_length>={longest} (at least the longest data.synthetic.length)."
+            )

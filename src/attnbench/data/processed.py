@@ -12,7 +12,8 @@ import torch
 from tokenizers import Tokenizer
 
 from attnbench.data.batching import EncodedTexts
-from attnbench.data.corpus import TextCorpus
+from attnbench.data.corpus import DataError, TextCorpus
+from attnbench.data.dedup import ids_key
 from attnbench.data.tokenize import encode
 
 
@@ -55,3 +56,50 @@ def encoded_texts(part: dict[str, Any], is_pair: bool) -> EncodedTexts:
     """The dataset of one split from :func:`encode_split`'s output: one id tensor per text."""
     pair = _unflat(part["pair_ids"], part["pair_lengths"]) if is_pair else None
     return EncodedTexts(_unflat(part["ids"], part["lengths"]), part["labels"], pair)
+
+
+def part_keys(part: dict[str, Any]) -> list[bytes]:
+    """One key per example of a processed split: its token ids after truncation (both texts of a pair),
+    the model's input, so equal keys are inputs the model cannot tell apart."""
+    texts = _unflat(part["ids"], part["lengths"])
+    pairs = _unflat(part["pair_ids"], part["pair_lengths"]) if "pair_ids" in part else [None] * len(texts)
+    return [ids_key(t, *([] if p is None else [p])) for t, p in zip(texts, pairs, strict=True)]
+
+
+def subset_part(part: dict[str, Any], rows: list[int]) -> dict[str, Any]:
+    """The examples at positions ``rows`` of a processed split, in the same layout."""
+    out: dict[str, Any] = {
+        "counts": part["counts"][rows],
+        "labels": part["labels"][rows],
+        "doc_ids": [part["doc_ids"][i] for i in rows],
+        "meta": {k: v[rows] for k, v in part["meta"].items()},
+    }
+    sides = [("ids", "lengths")] + ([("pair_ids", "pair_lengths")] if "pair_ids" in part else [])
+    for ids_name, lengths_name in sides:
+        seqs = _unflat(part[ids_name], part[lengths_name])
+        out[ids_name], out[lengths_name] = _flat([seqs[i].tolist() for i in rows])
+    if "pair_counts" in part:
+        out["pair_counts"] = part["pair_counts"][rows]
+    return out
+
+
+def drop_seen_in_train(splits: dict[str, dict[str, Any]], mode: str) -> dict[str, int]:
+    """Remove (in place) the validation and test examples whose token ids after truncation equal a
+    training example's: de-duplicating the texts cannot see that ``max_length`` makes two different
+    texts one input. Returns ``<split>/dedup_truncated_removed`` counts; nothing happens at ``mode=none``."""
+    if mode == "none":
+        return {}
+    train = set(part_keys(splits["train"]))
+    stats = {}
+    for name in ("val", "test"):
+        keys = part_keys(splits[name])
+        rows = [i for i, k in enumerate(keys) if k not in train]
+        stats[f"{name}/dedup_truncated_removed"] = len(keys) - len(rows)
+        if not rows:
+            raise DataError(
+                f"every {name} example's token ids, truncated to data.max_length, equal a training example's. "
+                "Fix: raise data.max_length, or set data.dedup=none"
+            )
+        if len(rows) < len(keys):
+            splits[name] = subset_part(splits[name], rows)
+    return stats

@@ -74,7 +74,8 @@ def assign_splits(
         if name in provided and len(out[name]) == 0:
             raise DataError(
                 f"the {name} split is empty after dropping empty texts (and rows that data.labels, "
-                f"data.label_map or data.max_tokens remove). Fix: check the {name} data."
+                f"data.label_map or data.max_tokens remove, and copies of other splits' inputs that data.dedup "
+                f"removes). Fix: check the {name} data."
             )
     if len(out["train"]) == 0:
         raise DataError("the source has no training examples. Fix: provide a train split (data.splits.train).")

@@ -1,6 +1,7 @@
 """The data summary's statistics (logged, and stored in ``run.json``): class balance, token-length
-percentiles before truncation, truncation and out-of-vocabulary rates, and padding with and without
-length bucketing."""
+percentiles before truncation, truncation and out-of-vocabulary rates, padding with and without
+length bucketing, and how many evaluation inputs occur in train (``<split>/in_train``; the counts that
+``data.dedup`` removed come with the processed data)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import torch
 
 from attnbench.data.batching import BucketBySequenceLength, EncodedTexts, padding_ratio
+from attnbench.data.processed import part_keys
 from attnbench.data.tokenize import UNK_ID
 
 
@@ -48,3 +50,10 @@ def padding_statistics(train: EncodedTexts, batch_size: int, seed: int) -> dict[
         batches = list(BucketBySequenceLength(train.lengths, batch_size, seed=seed, pool_batches=pool))
         out[f"train/padding_{label}"] = padding_ratio(batches, train.text_lengths, train.pair_lengths)
     return out
+
+
+def count_in_train(splits: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """``<split>/in_train``: validation and test examples whose input (token ids after truncation, both
+    texts of a pair) occurs in train: 0 unless ``data.dedup=none``."""
+    train = set(part_keys(splits["train"]))
+    return {f"{name}/in_train": sum(k in train for k in part_keys(splits[name])) for name in ("val", "test")}

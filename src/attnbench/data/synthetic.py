@@ -18,6 +18,10 @@ is the position of the token that decides the label (:func:`gold_position`):
   second text is for.
 
 ``length`` may be a list: every split then holds ``num_<split>`` examples *per length*.
+
+Unless ``data.dedup=none``, no input repeats (:class:`attnbench.data.dedup.DistinctDraws`): train draws
+distinct inputs, then validation and test draw inputs that train (and each other) lack, per length; a
+space of distinct inputs too small for the sizes asked is an error naming the keys to change.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from attnbench.config import SyntheticConfig
+from attnbench.config import DataConfig, SyntheticConfig
 from attnbench.data.corpus import DataError, TextCorpus
+from attnbench.data.dedup import DistinctDraws
 
 GENERATOR_VERSION = 2  # bump when generation changes, so cached data built by the old code is not reused
 TASKS = ("needle", "recall", "pair_match", "pair_recall")  # append only: the index seeds the generator
@@ -38,6 +43,10 @@ POSITIONS = ("uniform", "middle", "start", "end")
 # the schema states the defaults; a partial dict (tests, Python callers) is completed from it
 DEFAULTS: dict[str, Any] = asdict(SyntheticConfig())
 SPLIT_SIZES = (("train", "num_train"), ("val", "num_val"), ("test", "num_test"))
+TOO_FEW = (
+    "lower data.synthetic.num_train/num_val/num_test, raise data.synthetic.length (or noise_vocab, num_classes, "
+    "num_keys), or set data.dedup=none to allow repeats"
+)
 
 
 def lengths_of(length: int | Sequence[int]) -> list[int]:
@@ -152,18 +161,25 @@ def gold_position(task: str, tokens: list[str], pair: list[str] | None) -> int:
 GENERATORS = {"needle": _needle, "recall": _recall, "pair_match": _pair_match, "pair_recall": _pair_recall}
 
 
-def generate(cfg: dict[str, Any], seed: int) -> TextCorpus:
+def generate(cfg: dict[str, Any], seed: int, dedup: str = DataConfig.dedup) -> TextCorpus:
     """The corpus for ``data.synthetic`` settings ``cfg``, fixed by ``seed``: every split and length
-    has its own random stream, so adding a length does not change the examples of the others."""
+    has its own random stream, so adding a length does not change the examples of the others.
+    ``dedup`` (``data.dedup``): unless ``none``, no input occurs twice (validation and test inputs are
+    not in train)."""
     cfg = _check(dict(cfg))
     task = cfg["task"]
     make = GENERATORS[task]
     texts, pairs, labels, ids, split, lengths, gold = [], [], [], [], [], [], []
     for length in cfg["length"]:
+        distinct = DistinctDraws(dedup, TOO_FEW)
         for split_index, (name, size_key) in enumerate(SPLIT_SIZES):
             rng = np.random.default_rng([seed, TASKS.index(task), length, split_index])
+            distinct.begin(cfg[size_key], f"data.synthetic (task={task}, length {length}, {name} split)")
             for i in range(cfg[size_key]):
-                tokens, pair, label = make(rng, length, cfg)
+                tokens, pair, label = distinct.draw(
+                    lambda: make(rng, length, cfg),  # noqa: B023 -- called at once, in this iteration
+                    lambda item: (" ".join(item[0]), " ".join(item[1]) if item[1] is not None else None),
+                )
                 texts.append(" ".join(tokens))
                 if pair is not None:
                     pairs.append(" ".join(pair))

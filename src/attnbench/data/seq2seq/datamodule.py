@@ -13,6 +13,7 @@ from pytorch_lightning.utilities import rank_zero_info
 from attnbench.config.seq2seq import Seq2SeqDataConfig
 from attnbench.data.batching import BucketBySequenceLength, padding_ratio
 from attnbench.data.cache import DataCache, cache_key
+from attnbench.data.dedup import ids_key
 from attnbench.data.loaders import BucketedLoaders
 from attnbench.data.seq2seq.batching import EncodedPairs, collate_pairs
 from attnbench.data.seq2seq.corpus import DataError, PairCorpus
@@ -21,6 +22,7 @@ from attnbench.data.seq2seq.hub import load_hub_pairs
 from attnbench.data.seq2seq.local import load_pairs
 from attnbench.data.seq2seq.prepare import SPLITS, PairSettings, length_buckets, process
 from attnbench.data.seq2seq.vocab import Vocab
+from attnbench.data.sources.hub import hub_revision
 from attnbench.data.sources.local import file_fingerprint
 
 SOURCES = ("generated", "local_pairs", "hub")
@@ -93,6 +95,7 @@ class Seq2SeqDataModule(BucketedLoaders):
         self.length_edges: list[int] = []
         self.length_labels: list[str] = []
         self.summary: dict[str, Any] = {}
+        self.built_key: str | None = None  # the processing key setup() used, saved with checkpoints
 
     @classmethod
     def from_schema(cls, **settings: Any) -> Seq2SeqDataModule:
@@ -105,7 +108,7 @@ class Seq2SeqDataModule(BucketedLoaders):
 
     def _corpus(self) -> PairCorpus:
         if self.source == "generated":
-            return generate(self.generate_cfg, self.settings.split_seed)
+            return generate(self.generate_cfg, self.settings.split_seed, self.settings.dedup)
         if self.source == "hub":
             return load_hub_pairs(
                 self.hub["dataset"], self.hub["subset"], self.path, self.columns[0], self.columns[1], self.hub["splits"]
@@ -121,6 +124,8 @@ class Seq2SeqDataModule(BucketedLoaders):
                 "format": self.format,
                 "columns": self.columns,
                 "hub": self.hub,
+                # a hub download: the revision the local hub cache holds (a new one makes a new key)
+                "revision": hub_revision(self.hub["dataset"]) if self.source == "hub" and not self.path else None,
             }
         restored = [v.to_dict() for v in (self.source_vocab, self.target_vocab) if v is not None]
         return cache_key(
@@ -136,8 +141,9 @@ class Seq2SeqDataModule(BucketedLoaders):
             return
         started = time.perf_counter()
         hit = None
+        self.built_key = self.processing_key()
         if self.cache_dir:
-            data, hit = DataCache(self.cache_dir).get_or_build(self.processing_key(), self._process)
+            data, hit = DataCache(self.cache_dir).get_or_build(self.built_key, self._process)
         else:
             data = self._process()
         self.source_vocab = Vocab.from_dict(data["source_vocab"])
@@ -147,6 +153,7 @@ class Seq2SeqDataModule(BucketedLoaders):
             self.split_ids[name] = list(part["ids"])
         self.length_edges, self.length_labels = length_buckets(self.datasets["test"].axis)
         self.summary = self._summarize({None: "off", True: "hit", False: "built"}[hit], time.perf_counter() - started)
+        self.summary.update({"dedup": self.settings.dedup, **data["stats"], **self._in_train()})
         rank_zero_info(f"data {self.name or self.source}: {self.summary}")
 
     def _summarize(self, cache: str, seconds: float) -> dict[str, Any]:
@@ -190,7 +197,34 @@ class Seq2SeqDataModule(BucketedLoaders):
     def state_dict(self) -> dict[str, Any]:
         if self.source_vocab is None or self.target_vocab is None:
             return {}
-        return {"source_vocab": self.source_vocab.to_dict(), "target_vocab": self.target_vocab.to_dict()}
+        return {
+            "source_vocab": self.source_vocab.to_dict(),
+            "target_vocab": self.target_vocab.to_dict(),
+            # what the checkpoint's training data was: attnbench-eval compares it with its own data settings
+            "data_config": self.data_identity(),
+            "processing_key": self.built_key,
+        }
+
+    def data_identity(self) -> dict[str, Any]:
+        """The settings that decide which pairs exist and which split each falls in (what an evaluation
+        must share with training for its test set to be unseen)."""
+        origin: Any = {"generate": self.generate_cfg}
+        if self.source != "generated":
+            origin = {"path": self.path and file_fingerprint(self.path), "columns": self.columns, "hub": self.hub}
+        s = self.settings
+        return {
+            "source": self.source,
+            "origin": origin,
+            "split_seed": s.split_seed,
+            "val_fraction": s.val_fraction,
+            "test_fraction": s.test_fraction,
+            "dedup": s.dedup,
+        }
+
+    def _in_train(self) -> dict[str, int]:
+        """``<split>/in_train``: validation and test pairs whose source ids occur in train (0 unless dedup=none)."""
+        train = {ids_key(s) for s in self.datasets["train"].sources}
+        return {f"{n}/in_train": sum(ids_key(s) in train for s in self.datasets[n].sources) for n in ("val", "test")}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state:

@@ -11,6 +11,12 @@ Language tasks (:mod:`attnbench.data.seq2seq.language`): ``numbers`` and ``dates
 ``length``: one value, or a list (every split then holds ``num_<split>`` pairs *per length*); with
 ``min_length`` set, each pair draws its length uniformly in [``min_length``, ``length``]. Every split,
 length and task has its own random stream, so adding a length leaves the other pairs unchanged.
+
+Unless ``data.dedup=none``, no source repeats (:class:`attnbench.data.dedup.DistinctDraws`): train
+draws distinct sources, then validation and test draw sources that no earlier split holds, per length;
+when the task has too few distinct sources for the sizes asked, an error names the keys to change.
+Distinct draws change the mix of a task whose items are unevenly likely (``numbers`` draws the digit
+count first, so a split holds at most the 10 one-digit numbers, and more long ones in their place).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from attnbench.config.seq2seq import Seq2SeqDataConfig
+from attnbench.data.dedup import DistinctDraws
 from attnbench.data.seq2seq.corpus import DataError, PairCorpus, check_positive_ints, check_unknown_keys
 from attnbench.data.seq2seq.language import check_dates, check_numbers, dates_pair, numbers_pair
 
@@ -44,6 +52,10 @@ TASK_OPTIONS: dict[str, dict[str, Any]] = {
 }
 SPLIT_SIZES = (("train", "num_train"), ("val", "num_val"), ("test", "num_test"))
 LETTERS = string.ascii_lowercase
+TOO_FEW = (
+    "lower data.generate.num_train/num_val/num_test, raise data.generate.length (or min_length, symbols, "
+    "max_digits, languages/locales/years), or set data.dedup=none to allow repeats"
+)
 Pair = tuple[str, str]
 
 
@@ -123,8 +135,10 @@ MAKERS: dict[str, Callable[[np.random.Generator, int, dict[str, Any], dict[str, 
 }
 
 
-def generate(cfg: dict[str, Any], seed: int) -> PairCorpus:
-    """The pairs of the ``data.generate`` settings ``cfg``, fixed by ``seed`` (``data.split_seed``)."""
+def generate(cfg: dict[str, Any], seed: int, dedup: str = Seq2SeqDataConfig.dedup) -> PairCorpus:
+    """The pairs of the ``data.generate`` settings ``cfg``, fixed by ``seed`` (``data.split_seed``);
+    ``dedup`` (``data.dedup``): unless ``none``, no source occurs twice (validation and test sources
+    are not in train)."""
     cfg = check(dict(cfg))
     task, make = cfg["task"], MAKERS[cfg["task"]]
     tools: dict[str, Any] = {}
@@ -132,11 +146,16 @@ def generate(cfg: dict[str, Any], seed: int) -> PairCorpus:
     lengths: list[int] = []
     corpus = PairCorpus([], [], [], split=split, lengths=lengths)
     for length in cfg["length"]:
+        distinct = DistinctDraws(dedup, TOO_FEW)
         for split_index, (name, size_key) in enumerate(SPLIT_SIZES):
             rng = np.random.default_rng([seed, TASKS.index(task), length, split_index])
             low = cfg["min_length"] or length
+            distinct.begin(cfg[size_key], f"data.generate (task={task}, length {length}, {name} split)")
             for i, n in enumerate(rng.integers(low, length + 1, size=cfg[size_key]).tolist()):
-                source, target = make(rng, n, cfg, tools)
+                source, target = distinct.draw(
+                    lambda: make(rng, n, cfg, tools),  # noqa: B023 -- called at once, in this iteration
+                    lambda pair: (pair[0],),
+                )
                 corpus.sources.append(source)
                 corpus.targets.append(target)
                 corpus.ids.append(f"{name}/L{n}/{i}")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from attnbench.data.seq2seq.corpus import DataError, PairCorpus
-from attnbench.data.sources.local import LOCAL_FORMATS, read_table
+from attnbench.data.sources.local import LOCAL_FORMATS, check_one_file_per_split, read_table
 
 SPLIT_NAMES = {"train": "train", "validation": "val", "val": "val", "dev": "val", "valid": "val", "test": "test"}
 
@@ -31,6 +31,7 @@ def _files(root: Path) -> list[tuple[Path, str | None]]:
         if p.is_file() and p.suffix.lower() in LOCAL_FORMATS
     ]
     files = [(p, s) for p, s in files if s is not None]
+    check_one_file_per_split(files, root)
     if not any(s == "train" for _, s in files):
         raise DataError(
             f"data.path={root} is a folder without a train.csv/.tsv/.jsonl/.parquet. Fix: name the "

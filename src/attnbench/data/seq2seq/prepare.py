@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from attnbench.data.dedup import check_mode, dedup_rows, ids_key, input_key
 from attnbench.data.seq2seq.corpus import DataError, PairCorpus
 from attnbench.data.seq2seq.vocab import Vocab
 
@@ -36,6 +37,7 @@ class PairSettings:
     val_fraction: float
     test_fraction: float
     split_seed: int
+    dedup: str
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,6 +64,8 @@ def assign_splits(corpus: PairCorpus, settings: PairSettings) -> dict[str, np.nd
     whole = len(out["train"])
     for split, fraction in (("test", test), ("val", val)):
         if len(out[split]) == 0:
+            if len(out["train"]) < 2:
+                raise DataError(f"{len(corpus)} pairs are too few to split into train/val/test. Fix: add pairs")
             out["train"], out[split] = _carve(out["train"], fraction * whole / len(out["train"]), rng)
     if len(out["train"]) == 0:
         raise DataError(f"{len(corpus)} pairs are too few to split into train/val/test. Fix: add pairs")
@@ -108,6 +112,7 @@ def process(corpus: PairCorpus, settings: PairSettings, vocabs: tuple[Vocab, Voc
     Returns plain containers: ``source_vocab``/``target_vocab`` dicts, and per split ``sources``,
     ``targets`` (lists of id lists), ``lengths`` (the length axis), ``ids``.
     """
+    corpus, stats = dedup_pairs(corpus, settings.dedup)
     splits = assign_splits(corpus, settings)
     lengths = corpus.lengths
     if vocabs is None:
@@ -128,7 +133,12 @@ def process(corpus: PairCorpus, settings: PairSettings, vocabs: tuple[Vocab, Voc
             vocabs = (shared, shared)
         else:
             vocabs = (fit(train_src), fit(train_tgt))
-    out: dict[str, Any] = {"source_vocab": vocabs[0].to_dict(), "target_vocab": vocabs[1].to_dict(), "splits": {}}
+    out: dict[str, Any] = {
+        "source_vocab": vocabs[0].to_dict(),
+        "target_vocab": vocabs[1].to_dict(),
+        "splits": {},
+        "stats": stats,
+    }
     for name, idx in splits.items():
         names = [corpus.ids[i] for i in idx]
         sources = _checked_ids(
@@ -151,4 +161,56 @@ def process(corpus: PairCorpus, settings: PairSettings, vocabs: tuple[Vocab, Voc
             "lengths": axis,
             "ids": names,
         }
+    stats.update(drop_seen_sources(out["splits"], settings.dedup))
     return out
+
+
+def dedup_pairs(corpus: PairCorpus, mode: str) -> tuple[PairCorpus, dict[str, int]]:
+    """``corpus`` with each source kept once (:func:`attnbench.data.dedup.dedup_rows`: the train copy
+    first; a source whose copies have different targets dropped), and the counts removed."""
+    if check_mode(mode) == "none":
+        return corpus, {}
+    keys = [input_key(mode, s) for s in corpus.sources]
+    rows, stats = dedup_rows(keys, corpus.targets, corpus.split, np.arange(len(corpus)))
+    if len(rows) == len(corpus):
+        return corpus, stats
+    if corpus.split is not None:
+        for name in sorted(set(corpus.split) - {corpus.split[i] for i in rows}):
+            raise DataError(
+                f"the {name} split holds only copies of other pairs' sources (data.dedup={mode} removed every "
+                f"one). Fix: give the {name} split pairs of its own, or set data.dedup=none"
+            )
+
+    def pick(values: list[Any] | None) -> list[Any] | None:
+        return None if values is None else [values[i] for i in rows]
+
+    kept = PairCorpus(
+        [corpus.sources[i] for i in rows],
+        [corpus.targets[i] for i in rows],
+        [corpus.ids[i] for i in rows],
+        split=pick(corpus.split),
+        lengths=pick(corpus.lengths),
+        stats=corpus.stats,
+    )
+    return kept, stats
+
+
+def drop_seen_sources(splits: dict[str, dict[str, Any]], mode: str) -> dict[str, int]:
+    """Remove (in place) validation and test pairs whose source ids (after truncation) equal a training
+    pair's: truncation and unknown tokens can make different sources one input. Returns the counts."""
+    if mode == "none":
+        return {}
+    train = {ids_key(s) for s in splits["train"]["sources"]}
+    stats = {}
+    for name in ("val", "test"):
+        part = splits[name]
+        rows = [i for i, s in enumerate(part["sources"]) if ids_key(s) not in train]
+        stats[f"{name}/dedup_truncated_removed"] = len(part["sources"]) - len(rows)
+        if not rows:
+            raise DataError(
+                f"every {name} pair's source, truncated to data.max_length, equals a training pair's. Fix: raise "
+                "data.max_length, or set data.dedup=none"
+            )
+        if len(rows) < len(part["sources"]):
+            splits[name] = {key: [values[i] for i in rows] for key, values in part.items()}
+    return stats

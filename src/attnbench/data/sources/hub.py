@@ -34,6 +34,21 @@ def _local_copy_hint(dataset: str | None, subset: str | None) -> str:
     )
 
 
+def hub_revision(dataset: str | None) -> list[str] | None:
+    """The commits the local Hugging Face Hub cache holds for ``dataset`` (its ``refs/*`` files: what
+    ``load_dataset`` read last), for the data cache key: a new revision of the dataset on the hub, once
+    downloaded, makes a new key. None when the dataset was never downloaded here (read without network)."""
+    if not dataset:
+        return None
+    # huggingface_hub is imported here, not at the top: only hub sources need it, and it costs start-up time
+    from huggingface_hub import constants
+
+    refs = Path(constants.HF_HUB_CACHE) / f"datasets--{dataset.replace('/', '--')}" / "refs"
+    if not refs.is_dir():
+        return None
+    return [f"{p.name}={p.read_text().strip()}" for p in sorted(refs.rglob("*")) if p.is_file()]
+
+
 def _open_local_copy(path: str, dataset: str | None, subset: str | None) -> datasets.DatasetDict:
     # `datasets` is imported where a hub source is read: importing it adds about half a second to any run
     import datasets

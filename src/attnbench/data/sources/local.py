@@ -93,9 +93,10 @@ def _split_name(name: str, columns: Columns, available: set[str]) -> str | None:
 def _split_files(root: Path, columns: Columns) -> list[tuple[Path, str | None]]:
     """The data files of folder ``root`` with the split each holds (files of no split are ignored)."""
     files = sorted(p for p in root.iterdir() if p.suffix.lower() in LOCAL_FORMATS and p.is_file())
-    named = {p.stem: p for p in files}
-    parts = [(p, _split_name(stem, columns, set(named))) for stem, p in named.items()]
+    stems = {p.stem for p in files}
+    parts = [(p, _split_name(p.stem, columns, stems)) for p in files]
     parts = [(p, s) for p, s in parts if s is not None]
+    check_one_file_per_split(parts, root)
     if not any(s == "train" for _, s in parts):
         raise DataError(
             f"data.path={root} is a folder but holds no training file (looked for "
@@ -103,6 +104,21 @@ def _split_files(root: Path, columns: Columns) -> list[tuple[Path, str | None]]:
             "Fix: name the files train.*, validation.*, test.* or set data.splits.train=<file stem>."
         )
     return parts
+
+
+def check_one_file_per_split(parts: list[tuple[Path, str | None]], root: Path) -> None:
+    """A :class:`DataError` when two files of folder ``root`` hold one split (``train.csv`` and
+    ``train.jsonl``, or ``validation.csv`` and ``val.csv``): picking one would silently ignore the other."""
+    by_split: dict[str, list[str]] = {}
+    for path, split in parts:
+        if split is not None:
+            by_split.setdefault(split, []).append(path.name)
+    for split, names in by_split.items():
+        if len(names) > 1:
+            raise DataError(
+                f"data.path={root} holds {len(names)} files of the {split} split: {', '.join(sorted(names))}. "
+                "Fix: keep one file per split (merge them, or move the others out of the folder)."
+            )
 
 
 def _row_splits(df: pd.DataFrame, file: Path, columns: Columns) -> list[str]:

@@ -10,7 +10,7 @@ from attnbench.data import synthetic
 from attnbench.data.corpus import SPLITS, DataError, TextCorpus
 from attnbench.data.sources.bbc_news import load_bbc_news
 from attnbench.data.sources.columns import Columns
-from attnbench.data.sources.hub import load_hub
+from attnbench.data.sources.hub import hub_revision, load_hub
 from attnbench.data.sources.local import file_fingerprint, load_local
 from attnbench.data.sources.newsgroups import load_20newsgroups, newsgroups_cache_file
 
@@ -29,6 +29,7 @@ class SourceSpec:
     columns: Columns
     synthetic: dict[str, Any] | None
     seed: int
+    dedup: str  # data.dedup: the synthetic generator draws distinct inputs unless none
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -46,7 +47,7 @@ class SourceSpec:
         if self.source == "synthetic":
             return [*base, synthetic.GENERATOR_VERSION, self.seed, sorted((self.synthetic or {}).items())]
         if self.source == "hub" and not self.path:
-            return [*base, importlib.metadata.version("datasets")]
+            return [*base, importlib.metadata.version("datasets"), hub_revision(self.dataset)]
         if self.source == "20newsgroups" and not self.path:
             return [*base, file_fingerprint(newsgroups_cache_file())]
         return [*base, file_fingerprint(self.path) if self.path else None]
@@ -63,5 +64,5 @@ def load_source(spec: SourceSpec) -> TextCorpus:
     if spec.source == "20newsgroups":
         return load_20newsgroups(spec.path)
     if spec.source == "synthetic":
-        return synthetic.generate(spec.synthetic or {}, spec.seed)
+        return synthetic.generate(spec.synthetic or {}, spec.seed, spec.dedup)
     raise DataError(f"data.source={spec.source!r} is unknown; available: {list(SOURCES)}")
