@@ -23,6 +23,7 @@ DATA = [
     "data.synthetic.num_train=32",
     "data.synthetic.num_val=8",
     "data.synthetic.num_test=8",
+    "data.dedup=none",  # the data those checkpoints were trained on (before de-duplication existed)
     "trainer=cpu",
     "model.embedding_dim=8",
 ]

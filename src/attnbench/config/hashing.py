@@ -34,7 +34,9 @@ HASH_EXCLUDED = (
 
 # Settings added after runs were recorded, at the value that reproduces those runs: left out of the hash
 # like unset (null) settings, so adding an option to the code keeps earlier study runs valid.
-HASH_DEFAULTS = {"model.optimizer.name": "adamw"}
+# (``data.dedup=none`` reproduces the data of runs recorded before de-duplication existed; its default,
+# ``exact``, is another computation and hashes as one.)
+HASH_DEFAULTS = {"model.optimizer.name": "adamw", "data.dedup": "none"}
 
 
 # Classes that moved to another module keep the ``_target_`` they were recorded with in the hash, so
