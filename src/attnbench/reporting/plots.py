@@ -7,7 +7,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from attnbench.reporting.statistics import METRIC_NAMES, Cell, Table
+from attnbench.reporting import labels
+from attnbench.reporting.statistics import Cell, Table
 from attnbench.runtime.record import atomic_path
 
 
@@ -22,8 +23,8 @@ def pyplot() -> ModuleType:
 
 
 def metric_label(metric: str) -> str:
-    """The readable name of a metric key (``test/acc`` → ``test acc``)."""
-    return METRIC_NAMES.get(metric, metric)
+    """The readable name of a metric key (``test/acc`` → ``test acc``), from the label registry."""
+    return labels.label(metric)
 
 
 def bar_plot(table: Table, path: Path) -> Path | None:
