@@ -182,8 +182,14 @@ def is_known(key: str) -> bool:
     return lookup_metric(key) is not None
 
 
-def label(key: str) -> str:
-    """The readable label of ``key`` (``test/acc`` → ``test acc``); the key itself when unknown."""
+def label(key: str, renames: dict[str, str] | None = None) -> str:
+    """The readable label of ``key`` (``test/acc`` → ``test acc``); the key itself when unknown.
+    ``renames`` (a study's ``table.labels``) come first, for a key and for its length buckets."""
+    base, sep, bucket = key.partition("@len=")
+    if renames and key in renames:
+        return renames[key]
+    if renames and sep and base in renames:
+        return f"{renames[base]} (len {bucket})"
     m = lookup_metric(key)
     return m.label if m else key
 

@@ -20,7 +20,7 @@ from attnbench.reporting.analysis_plots import permutation_plot
 from attnbench.reporting.heatmaps import best_heatmaps
 from attnbench.reporting.manifest import manifest, publish, run_fields, staging_dir
 from attnbench.reporting.page import figure_html, render_page
-from attnbench.reporting.plots import bar_plot, length_plot, metric_label
+from attnbench.reporting.plots import bar_plot, length_plot
 from attnbench.reporting.records import Record, collect, lookup, model_name
 from attnbench.reporting.spec import JobSpec, StudySpec
 from attnbench.reporting.statistics import Table, build_table
@@ -170,7 +170,7 @@ def draw_figures(table: Table, records: list[Record], plots: Sequence[str], out:
     """The plots the study asks for (``bar``, ``length``, ``permutation``, ``heatmaps``), each with its caption."""
     figures = Figures()
     first_metric = table.metric_of[table.columns[0][0]]
-    name = metric_label(first_metric)
+    name = table.label(first_metric)
     if "bar" in plots and bar_plot(table, out / "bar.png"):
         figures.files.append("bar.png")
         figures.html.append(figure_html(out / "bar.png", out, f"{name}: mean ± std over seeds"))

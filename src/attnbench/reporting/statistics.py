@@ -87,6 +87,11 @@ class Table:
     extra: list[str] = field(default_factory=list)  # extra (non-significance) metric columns
     row_of_run: dict[str, str] = field(default_factory=dict)  # a run's record path → its row id
     unlabelled: list[str] = field(default_factory=list)  # metric keys the label registry does not know
+    renames: dict[str, str] = field(default_factory=dict)  # the study's table.labels: metric key → label
+
+    def label(self, metric: str) -> str:
+        """The metric's label in this table: the study's rename, else the registry's."""
+        return labels.label(metric, self.renames)
 
     def direction(self, col: Any) -> str:
         """The column's direction: ``none`` for extra columns, else the study's or the registry's."""
@@ -120,7 +125,7 @@ def footnote_lines(table: Table) -> list[str]:
         n = table.expected_seeds or max((c.n for c in table.cells.values()), default=0)
         lines.append(
             f"Significance: exact two-sided paired sign-flip (permutation) test across seeds on "
-            f"{labels.label(table.first_metric())} against the baseline '{base}' (same seed"
+            f"{table.label(table.first_metric())} against the baseline '{base}' (same seed"
             f"{', same column' if table.column_key else ''}); † p < 0.05, ‡ p < 0.01, uncorrected "
             f"(Holm-corrected p in table.csv and pairwise.csv). With {n} seeds the smallest possible p is "
             f"{min_p(n):.3g}; n.t.: not testable (fewer than 2 seeds paired with the baseline)."
@@ -184,7 +189,7 @@ def empty_table(
         columns = [(v, f"{column_key.split('.')[-1]}={v}") for v in values]
         metric_of = {v: metrics[0] for v in values}
     else:
-        columns = [(m, renames.get(m) or labels.label(m)) for m in [*metrics, *extra]]
+        columns = [(m, labels.label(m, renames)) for m in [*metrics, *extra]]
         metric_of = {m: m for m in [*metrics, *extra]}
     used = dict.fromkeys([*metrics, *extra])
     return Table(
@@ -200,6 +205,7 @@ def empty_table(
         directions=dict(study.directions) if study else {},
         extra=extra,
         unlabelled=[m for m in used if not labels.is_known(m) and m not in renames],
+        renames=renames,
     )
 
 
