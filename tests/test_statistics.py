@@ -93,6 +93,7 @@ def test_holm_column_in_pairwise_csv_and_table_csv(tmp_path: Path) -> None:
     assert float(by_pair[("a", "b")]["p_value"]) == pytest.approx(2 / 128)
     assert float(by_pair[("a", "b")]["p_holm"]) == pytest.approx(6 * 2 / 128)  # the smallest of 6 tests: × 6
     assert float(by_pair[("a", "d")]["p_holm"]) == 1.0
+    assert {p["p_ttest"] for p in pairs} == {""}  # constant differences: no t-test (it gave p = 0)
     cells = {r["row"]: r for r in read_csv(to_csv(table)) if r["metric"] == "test/acc"}
     assert float(cells["b"]["p_holm_vs_baseline"]) == pytest.approx(3 * 2 / 128)  # 3 rows tested against a
     assert "0.803 ± 0.002†" in to_markdown(table)  # p = 0.016 < 0.05, uncorrected in the cell

@@ -48,6 +48,10 @@ def table_from_csv(path: Path, study: StudySpec) -> Table:
     if not rows or "values_by_seed" not in rows[0]:
         raise TableError(f"{path}: no values_by_seed column; only a study report's table.csv can be re-aggregated")
     table = empty_table(study, study.rows(), list(study.metrics), study.baseline)
+    # columns the study file gained after the results were made (a new extra column) have no values
+    present = {line["column"] for line in rows}
+    table.missing_columns = [h for c, h in table.columns if str(c) not in present]
+    table.columns = [(c, h) for c, h in table.columns if str(c) in present]
     by_text = {str(c): c for c, _ in table.columns}
     for line in rows:
         col = by_text.get(line["column"])
@@ -91,6 +95,8 @@ def reaggregate(out: Path, study: StudySpec, command: str) -> dict[str, Any]:
             f"reaggregated_date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
             "reaggregated_from: table.csv values_by_seed (the run records were not read; plots and heatmaps kept)",
         ]
+        if table.missing_columns:
+            lines.append(f"reaggregated_without: {', '.join(table.missing_columns)} (columns not in table.csv)")
         if table.unlabelled:
             lines.append(f"unlabelled_keys: {', '.join(table.unlabelled)}")
         manifest_text = old + "\n".join(lines) + "\n"

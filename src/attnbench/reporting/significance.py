@@ -44,6 +44,16 @@ def sign_flip_p_value(diffs: list[float]) -> float | None:
     return hits / total
 
 
+def t_test_p_value(diffs: list[float]) -> float | None:
+    """The two-sided paired t-test's p-value, for reference beside the exact test; None below 2 pairs or
+    when the differences are constant up to float32 rounding (the t statistic is then meaningless)."""
+    if len(diffs) < MIN_PAIRS or max(diffs) - min(diffs) <= 1e-6 * max(max(abs(d) for d in diffs), 1e-12):
+        return None
+    from scipy import stats  # scipy takes a second to import: only when a test is due
+
+    return float(stats.ttest_1samp(diffs, 0.0).pvalue)
+
+
 def holm(p_values: list[float | None]) -> list[float | None]:
     """Holm's step-down adjusted p-values of a family (None entries, untested, stay None and do not
     count in the family): the k-th smallest of m is multiplied by m − k + 1, kept monotone, capped at 1."""

@@ -88,6 +88,7 @@ class Table:
     row_of_run: dict[str, str] = field(default_factory=dict)  # a run's record path → its row id
     unlabelled: list[str] = field(default_factory=list)  # metric keys the label registry does not know
     renames: dict[str, str] = field(default_factory=dict)  # the study's table.labels: metric key → label
+    missing_columns: list[str] = field(default_factory=list)  # re-aggregated: the study's columns table.csv lacks
 
     def label(self, metric: str) -> str:
         """The metric's label in this table: the study's rename, else the registry's."""

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from attnbench.reporting import labels
-from attnbench.reporting.significance import holm
+from attnbench.reporting.significance import holm, paired_diffs, t_test_p_value
 from attnbench.reporting.statistics import Cell, Table, paired_p_value
 
 SIG_MARKS = ((0.01, "‡"), (0.05, "†"))
@@ -46,6 +46,7 @@ PAIRWISE_HEADER = [
     "p_value",
     "p_holm",
     "test",
+    "p_ttest",
 ]
 PAIRED_TEST = "exact paired sign-flip"
 
@@ -160,9 +161,10 @@ def to_csv(table: Table) -> str:
 
 def pairwise_rows(table: Table) -> list[list[Any]]:
     """Every pair of rows, per column, on the table's first metric (every pairing, not only the
-    baseline): the paired mean difference over the seeds both have, the sign-flip test's p-value and
-    Holm's over all of them (the family: every test in the file)."""
+    baseline): the paired mean difference over the seeds both have, the sign-flip test's p-value,
+    Holm's over all of them (the family: every test in the file) and the paired t-test's for reference."""
     out: list[list[Any]] = []
+    t_tests: list[float | None] = []
     for col, _ in table.columns:
         metric = table.metric_of[col]
         if metric in table.extra:
@@ -174,10 +176,13 @@ def pairwise_rows(table: Table) -> list[list[Any]]:
                 diff = sum(ca.values[s] - cb.values[s] for s in seeds) / len(seeds) if seeds else None
                 p = paired_p_value(ca.values, cb.values)
                 out.append([col, metric, label_a, label_b, ca.mean, cb.mean, diff, len(seeds), p])
+                t_tests.append(t_test_p_value(paired_diffs(ca.values, cb.values)))
         if not table.column_key:
             break  # the metric columns: the first metric is the compared one
     for row, adjusted in zip(out, holm([r[-1] for r in out]), strict=True):
         row += [adjusted, PAIRED_TEST if row[-1] is not None else "not testable (fewer than 2 paired seeds)"]
+    for row, p_t in zip(out, t_tests, strict=True):
+        row.append(p_t)  # for reference: a paired t-test assumes normal differences, which 3 seeds cannot show
     return out
 
 
