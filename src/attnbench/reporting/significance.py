@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Iterable
 
 EXACT_MAX = 16  # 2^16 sign patterns enumerated; more pairs are sampled
 SAMPLES = 100_000
@@ -33,6 +34,7 @@ def sign_flip_p_value(diffs: list[float]) -> float | None:
     observed = abs(sum(diffs))
     # float32 metrics: differences equal up to rounding must tie, not fall on either side by 1e-9
     tol = 1e-6 * max(sum(abs(d) for d in diffs), 1e-12)
+    patterns: Iterable[tuple[int, ...]]
     if n <= EXACT_MAX:
         patterns = itertools.product((1, -1), repeat=n)
         total = 2**n
