@@ -48,6 +48,29 @@ def test_labels_directions_and_formats_of_the_keys_runs_write() -> None:
     assert labels.describe("custom/thing") == ""
 
 
+def test_every_key_the_runs_write_has_a_label() -> None:
+    """Keys built the way the tasks, the run record and the analyses build them."""
+    from attnbench.analysis.kendall import pair_name
+    from attnbench.config.analysis import RANKINGS, KendallConfig
+    from attnbench.tasks.seq2seq_metrics import METRICS
+
+    keys = [f"{split}/{m}" for split in ("test", "val") for m in ("acc", "f1_macro", "loss", "tf_token_acc", *METRICS)]
+    keys += [f"test/{m}@len=3-4" for m in METRICS]
+    timings = ["fit_s", "test_s", "total_s", "data_s", "analysis_s", "train_s", "train_examples_per_s"]
+    keys += [f"timings/{t}" for t in [*timings, "train_tokens_per_s", "eval_examples_per_s"]]
+    keys += ["memory/peak_rss_mb", "memory/cuda_peak_mb", "params", "epochs", "analysis/seconds"]
+    for a, b in KendallConfig().pairs:
+        keys += [f"analysis/kendall/tau_{pair_name(a, b)}_{s}" for s in ("mean", "std", "sig", "mean_class1")]
+    for name in RANKINGS:
+        keys += [f"analysis/eraser/{k}_{name}" for k in ("comprehensiveness", "sufficiency")]
+        keys += [f"analysis/rationale/{k}" for k in (f"mass_{name}", f"top1_{name}", f"rank_{name}_mean")]
+    for name in ("attention", "gradient", "random"):
+        keys += [f"analysis/erasure/frac_to_flip_{name}_median", f"analysis/erasure/never_flips_{name}"]
+    keys += ["analysis/erasure/jsd_top_mean", "analysis/permutation/frac_below", "analysis/adversarial/frac_above"]
+    keys += ["analysis/seed_agreement/jsd_attention_mean", "analysis/kendall/examples"]
+    assert [k for k in keys if not labels.is_known(k)] == []
+
+
 def test_every_key_of_the_committed_tables_has_a_label() -> None:
     keys = set()
     for path in RESULTS.glob("*/table.csv"):

@@ -12,6 +12,7 @@ The API is four functions of a key: :func:`label`, :func:`direction`, :func:`fmt
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -105,8 +106,7 @@ _FIXED = {
 def _analysis_entries() -> dict[str, Metric]:
     """The keys the analyses build from names (kendall τ per pair, ERASER and rationale per order)."""
     out: dict[str, Metric] = {}
-    pairs = [("attn", "grad"), ("attn", "loo"), ("grad", "loo"), ("attn", "ig"), ("grad", "ig"), ("loo", "ig")]
-    for a, b in pairs:
+    for a, b in itertools.permutations(_ATTR, 2):  # analysis.kendall.pairs may name them in either order
         control = "attn" not in (a, b)  # agreement of two attributions without attention: a reference
         what = f"Kendall τ between {_ATTR[a]} and {_ATTR[b]} token rankings"
         d: Direction = "none" if control else "higher"
