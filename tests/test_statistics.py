@@ -175,3 +175,12 @@ def test_one_seed_has_no_std_and_published_numbers_keep_their_digits(tmp_path: P
     assert "| *attention — published* | 0.190 |" in summary["markdown"]
     rows = read_csv((tmp_path / "out" / "table.csv").read_text())
     assert {r["std"] for r in rows} == {""} and next(r for r in rows if r["row"] == "attn")["published"] == "0.190"
+
+
+def test_a_cell_without_two_seeds_paired_with_the_baseline_says_not_testable(tmp_path: Path) -> None:
+    records = [record("base", s, {"test/acc": 0.5 + s / 100}, tmp_path) for s in (1, 2)]
+    records += [record("other", s, {"test/acc": 0.7 + s / 100}, tmp_path) for s in (2, 3)]  # one seed in common
+    table = build_table(records, metrics=["test/acc"], baseline="base")
+    assert table.cells[("other", "test/acc")].p_value is None
+    assert "| other | **0.725 ± 0.007 (n.t.)** |" in to_markdown(table)
+    assert "n.t.: not testable (fewer than 2 seeds paired with the baseline)" in table.footnote()
