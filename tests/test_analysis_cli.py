@@ -80,7 +80,7 @@ def test_every_run_is_analysed_after_training(study: dict[str, Any]) -> None:
 
 def test_the_report_shows_the_analyses_as_columns(study: dict[str, Any]) -> None:
     table = (study["out"] / "table.md").read_text()
-    assert "analysis/kendall/tau_attn_grad_mean" in table and "analysis/rationale/mass_attention" in table
+    assert "τ(attn, grad)" in table and "gold mass (attention)" in table  # the label registry's headers
     assert "BiLSTM + uniform" in table
 
 

@@ -129,7 +129,7 @@ def test_a_tiny_seq2seq_study_reports_length_columns_and_a_heatmap(tmp_path: Pat
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     table = (tmp_path / "out" / "table.md").read_text()
     header = next(line for line in table.splitlines() if line.startswith("| model"))
-    assert "acc@len=3" in header and "acc@len=5" in header, table
+    assert "test acc (len 3)" in header and "test acc (len 5)" in header, table
     assert any(line.startswith("| Luong dot") for line in table.splitlines())
     assert list((tmp_path / "out" / "heatmaps").glob("*.png")), "the report draws the best attention run"
     assert (tmp_path / "out" / "length.png").is_file(), "exact match against the @len= columns"

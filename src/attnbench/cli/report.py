@@ -1,6 +1,8 @@
 """``attnbench-report <sweep dir(s)> --out DIR [--wandb-report]``: aggregate any set of runs into a results
-directory; ``attnbench-report --publish-wandb-report results/<name>/wandb_report.json`` publishes a W&B
-Report whose specification was written without credentials.
+directory; ``attnbench-report --from-results results/<name> [--study NAME]`` rebuilds its tables from
+the per-seed values of its ``table.csv`` with the current code;
+``attnbench-report --publish-wandb-report results/<name>/wandb_report.json`` publishes a W&B Report whose
+specification was written without credentials.
 
 Exit codes: 0 every run completed (or the report was published), 1 a run failed or is missing (or
 publishing failed), 2 nothing to aggregate, a bad study or a bad argument.
@@ -14,7 +16,10 @@ import shlex
 import sys
 from pathlib import Path
 
+from attnbench.reporting.reaggregate import reaggregate, study_of_results
 from attnbench.reporting.report import print_summary, write_report
+from attnbench.reporting.statistics import TableError
+from attnbench.reporting.tables import to_markdown
 from attnbench.reporting.wandb_report import ReportSpecError, has_credentials
 from attnbench.studies.study_file import StudyError, load_study
 
@@ -30,6 +35,12 @@ def parser() -> argparse.ArgumentParser:
         "--metric", action="append", default=None, help="metric column(s), default test/acc and test/f1_macro"
     )
     p.add_argument("--baseline", default=None, help="row label of the baseline for the significance test")
+    p.add_argument(
+        "--from-results",
+        metavar="DIR",
+        default=None,
+        help="rebuild DIR's tables and pairwise.csv from its table.csv (per-seed values; plots kept)",
+    )
     p.add_argument("--no-wandb", action="store_true", help="do not log the table to W&B")
     p.add_argument(
         "--wandb-report",
@@ -52,11 +63,18 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.publish_wandb_report:
         return publish_saved(Path(args.publish_wandb_report), args.entity)
+    command = "attnbench-report " + shlex.join(sys.argv[1:] if argv is None else argv)
+    if args.study and (args.metric or args.baseline):
+        p.error(
+            f"--metric/--baseline do not apply with --study {args.study}: its study file sets table.metrics "
+            "and table.baseline (edit them there, or leave out --study for an ad-hoc table)"
+        )
+    if args.from_results:
+        return from_results(Path(args.from_results), args.study, command)
     if not args.dirs or not args.out:
-        p.error("give sweep directories and --out (or --publish-wandb-report FILE)")
+        p.error("give sweep directories and --out (or --from-results DIR, or --publish-wandb-report FILE)")
     try:
         study = load_study(args.study) if args.study else None
-        command = "attnbench-report " + shlex.join(sys.argv[1:] if argv is None else argv)
         summary = write_report(
             [Path(d) for d in args.dirs],
             Path(args.out),
@@ -67,10 +85,30 @@ def main(argv: list[str] | None = None) -> int:
             baseline=args.baseline,
             wandb_report=args.wandb_report,
         )
-    except (StudyError, FileNotFoundError) as err:
+    except (StudyError, TableError, FileNotFoundError) as err:
         print(f"attnbench-report: {err}", file=sys.stderr)
         return 2
     return print_summary(summary, Path(args.out))
+
+
+def from_results(out: Path, study_name: str | None, command: str) -> int:
+    """``--from-results``: re-aggregate ``out`` from its table.csv; 0, or 2 for a bad directory or study."""
+    try:
+        name = study_name or study_of_results(out)
+        if name is None:
+            raise StudyError(f"{out}/MANIFEST names no study: give --study NAME")
+        result = reaggregate(out, load_study(name), command)
+    except (StudyError, TableError, FileNotFoundError) as err:
+        print(f"attnbench-report: {err}", file=sys.stderr)
+        return 2
+    print(to_markdown(result["table"]))
+    if result["table"].unlabelled:
+        print(f"no label in the registry (attnbench.reporting.labels) for: {', '.join(result['table'].unlabelled)}")
+    print(
+        f"rewrote {out}: {', '.join(result['files'])}"
+        + (f" (earlier in {result['backup']})" if result["backup"] else "")
+    )
+    return 0
 
 
 def publish_saved(path: Path, entity: str | None) -> int:

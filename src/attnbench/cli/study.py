@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from attnbench.reporting.report import print_summary, write_report
+from attnbench.reporting.statistics import TableError
 from attnbench.studies.runner import LAUNCHERS, call_history, run_study
 from attnbench.studies.study_file import Study, StudyError, available_studies, load_study
 from attnbench.studies.watch import StudyWatcher
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             log_wandb=not args.no_wandb,
             wandb_report=args.wandb_report,
         )
-    except StudyError as err:
+    except (StudyError, TableError) as err:
         print(f"attnbench-study: {err}", file=sys.stderr)
         return 2
     except FileNotFoundError as err:  # the multirun failed before any run started

@@ -7,7 +7,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from attnbench.reporting.statistics import METRIC_NAMES, Cell, Table
+from attnbench.reporting.statistics import Cell, Table
 from attnbench.runtime.record import atomic_path
 
 
@@ -19,11 +19,6 @@ def pyplot() -> ModuleType:
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def metric_label(metric: str) -> str:
-    """The readable name of a metric key (``test/acc`` → ``test acc``)."""
-    return METRIC_NAMES.get(metric, metric)
 
 
 def bar_plot(table: Table, path: Path) -> Path | None:
@@ -45,7 +40,8 @@ def bar_plot(table: Table, path: Path) -> Path | None:
     ax.set_yticks(range(len(rows)), [label for _, label in rows])
     ax.invert_yaxis()
     metric = table.metric_of[cols[0]]
-    xlabel = f"{metric_label(metric)} (mean ± std over seeds)"
+    name = table.label(metric)
+    xlabel = f"{name} (mean ± std over seeds)"
     lows = [
         (c.mean or 0.0) - (c.std or 0.0)
         for rid, _ in rows
@@ -118,7 +114,7 @@ def length_plot(table: Table, path: Path) -> Path | None:
         ax.set_xscale("log", base=2)
         ax.set_xticks(xs, [f"{x:g}" for x in xs])
     ax.set_xlabel(table.column_key or "source length")
-    ax.set_ylabel(f"{metric_label(metric)} (mean ± std)")
+    ax.set_ylabel(f"{table.label(metric)} (mean ± std)")
     fig.suptitle(table.title, fontsize="medium")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")

@@ -26,7 +26,7 @@ def collect(dirs: list[Path]) -> list[Record]:
             try:
                 record = json.loads(path.read_text())
             except (OSError, ValueError) as err:
-                record = {"status": "failed", "error": f"unreadable run.json: {err}", "config": {}}
+                record = {"status": "failed", "error": f"unreadable run.json: {err}", "config": {}, "unreadable": True}
             record["_path"] = str(path)
             records.append(record)
     return records

@@ -20,11 +20,12 @@ from attnbench.reporting.analysis_plots import permutation_plot
 from attnbench.reporting.heatmaps import best_heatmaps
 from attnbench.reporting.manifest import manifest, publish, run_fields, staging_dir
 from attnbench.reporting.page import figure_html, render_page
-from attnbench.reporting.plots import bar_plot, length_plot, metric_label
+from attnbench.reporting.plots import bar_plot, length_plot
 from attnbench.reporting.records import Record, collect, lookup, model_name
-from attnbench.reporting.spec import StudySpec
+from attnbench.reporting.spec import JobSpec, StudySpec
 from attnbench.reporting.statistics import Table, build_table
-from attnbench.reporting.tables import to_csv, to_markdown, to_pairwise_csv, to_tex
+from attnbench.reporting.tables import to_csv, to_markdown, to_pairwise_csv
+from attnbench.reporting.tex import to_tex
 from attnbench.reporting.wandb_report import SPEC_FILE
 from attnbench.reporting.wandb_table import log_table_to_wandb
 from attnbench.runtime.record import RUN_FILE, write_text_atomic
@@ -88,6 +89,9 @@ def write_report(
     fields = run_fields(records, table, study, sweep_dirs, ignored, info)
     if figures.best_run is not None:
         fields["heatmaps_from"] = figures.best_run["_path"]
+    if table.unlabelled:
+        log.warning("no label in attnbench.reporting.labels for %s: the key is the header", ", ".join(table.unlabelled))
+        fields["unlabelled_keys"] = ", ".join(table.unlabelled)
     wall = float(info.get("wall_s", 0.0)) + (time.perf_counter() - started)
     if log_wandb:
         logged = log_table_to_wandb(table, records, study, stage, sweep_dirs[0])
@@ -111,6 +115,7 @@ def write_report(
         "failed": [r["_path"] for r in records if r.get("status") != "completed"] + missing,
         "table": table,
         "wandb_report": fields.get("wandb_report"),
+        "unlabelled": table.unlabelled,
     }
 
 
@@ -119,14 +124,28 @@ def study_records(records: list[Record], study: StudySpec | None, sweep_dirs: li
     layout of the study (another grid, a removed variant) may still lie in the sweep directory."""
     if study is None:
         return records, 0
-    wanted = {str((d / job.dir_name / RUN_FILE).resolve()) for d in sweep_dirs for job in study.expected_jobs()}
-    kept = [
-        r
-        for r in records
-        if str(Path(r["_path"]).resolve()) in wanted
-        and ((r.get("config") or {}).get("study") or {}).get("name") == study.name
-    ]
+    wanted = {str((d / job.dir_name / RUN_FILE).resolve()): job for d in sweep_dirs for job in study.expected_jobs()}
+    kept = []
+    for r in records:
+        job = wanted.get(str(Path(r["_path"]).resolve()))
+        if job is not None and r.get("unreadable"):
+            # a corrupt run.json of one of the study's jobs: a failed job of its cell, not a stranger
+            r["config"] = job_config(study, job)
+        if job is not None and ((r.get("config") or {}).get("study") or {}).get("name") == study.name:
+            kept.append(r)
     return kept, len(records) - len(kept)
+
+
+def job_config(study: StudySpec, job: JobSpec) -> dict[str, Any]:
+    """The config a job's run.json would hold, as far as a table reads it: study, variant, seed, grid cell."""
+    config: dict[str, Any] = {"study": {"name": study.name, "variant": job.variant}, "seed": job.seed}
+    for key, value in job.cell.items():
+        node = config
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return config
 
 
 def write_tables(table: Table, study: StudySpec | None, out: Path) -> list[str]:
@@ -151,7 +170,7 @@ def draw_figures(table: Table, records: list[Record], plots: Sequence[str], out:
     """The plots the study asks for (``bar``, ``length``, ``permutation``, ``heatmaps``), each with its caption."""
     figures = Figures()
     first_metric = table.metric_of[table.columns[0][0]]
-    name = metric_label(first_metric)
+    name = table.label(first_metric)
     if "bar" in plots and bar_plot(table, out / "bar.png"):
         figures.files.append("bar.png")
         figures.html.append(figure_html(out / "bar.png", out, f"{name}: mean ± std over seeds"))
@@ -185,6 +204,8 @@ def print_summary(summary: dict[str, Any], out: Path) -> int:
     """Print the table and the files written; the exit status: 1 when a run failed or is missing."""
     print(summary["markdown"])
     print(f"wrote {out}: {', '.join(summary['files'])}")
+    if summary.get("unlabelled"):
+        print(f"no label in the registry (attnbench.reporting.labels) for: {', '.join(summary['unlabelled'])}")
     if summary.get("wandb_report"):
         print(f"W&B report: {summary['wandb_report']}")
     return 1 if summary["failed"] else 0

@@ -16,6 +16,7 @@ class JobSpec(Protocol):
     """One run the study expects: its variant (row id), its grid cell and the directory it writes."""
 
     variant: str
+    seed: int
     cell: dict[str, Any]
 
     @property
@@ -36,7 +37,8 @@ class StudySpec(Protocol):
     metrics: list[str]
     extra: list[str]
     baseline: str | None
-    higher_is_better: bool
+    labels: dict[str, str]  # metric key → the column's label in this study's table (else the registry's)
+    directions: dict[str, str]  # metric key → higher | lower | none (else the registry's)
     plots: list[str]
     published: dict[str, Any] | None
 

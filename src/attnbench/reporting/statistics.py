@@ -1,9 +1,10 @@
 """A study's table as numbers: runs grouped into rows (variants) and columns (grid values or metrics),
-each cell the mean ± std over seeds, the best per column and a paired significance test.
+each cell the mean ± std over seeds, the best per column (by the metric's direction) and a paired test.
 
-Significance: a two-sided paired t-test across seeds (run *i* of a variant paired with the baseline's
-run of the same seed and column), on the table's first metric. It needs at least 2 paired seeds; with
-3 seeds only large, consistent differences reach p < 0.05.
+Significance: an exact two-sided paired sign-flip test across seeds (:mod:`.significance`; run *i* of a
+variant paired with the baseline's run of the same seed and column), on the table's first metric; cells
+with fewer than 2 paired seeds are not tested. The marks are uncorrected; ``table.csv`` and
+``pairwise.csv`` add Holm-corrected p-values.
 """
 
 from __future__ import annotations
@@ -15,22 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from attnbench.reporting import labels
 from attnbench.reporting.records import Record, lookup, run_labels
+from attnbench.reporting.significance import holm, min_p, paired_diffs, sign_flip_p_value
 from attnbench.reporting.spec import StudySpec
 from attnbench.runtime.record import RUN_FILE
 
-METRIC_NAMES = {
-    "test/acc": "test acc",
-    "test/f1_macro": "test macro-F1",
-    "val/acc": "best val acc",
-    "val/f1_macro": "val macro-F1",
-    "timings/fit_s": "train time (s)",
-    "timings/train_examples_per_s": "train examples/s",
-    "epochs": "epochs",
-    "params": "parameters",
-}
 DEFAULT_METRICS = ["test/acc", "test/f1_macro"]
 DEFAULT_EXTRA = ["timings/fit_s", "params"]  # shown beside the metrics, never marked best or tested
+
+
+class TableError(ValueError):
+    """Runs that cannot make one table (two runs in one cell and seed, a baseline that is no row)."""
 
 
 @dataclass
@@ -39,9 +36,17 @@ class Cell:
 
     values: dict[int, float] = field(default_factory=dict)  # seed → value (completed runs)
     failed: list[str] = field(default_factory=list)  # run paths (or job names) that failed / are missing
-    undefined: int = 0  # completed runs whose value is NaN (Kendall τ of uniform weights: all tied)
+    undefined_seeds: list[int] = field(default_factory=list)  # completed runs whose value is NaN
+    runs: dict[int, str] = field(default_factory=dict)  # seed → the run directory (duplicates are errors)
     p_value: float | None = None
+    p_holm: float | None = None
+    tested: bool = False  # a paired test was due for this cell (it may still have too few pairs)
     best: bool = False
+
+    @property
+    def undefined(self) -> int:
+        """Completed runs whose value is NaN (Kendall τ of uniform weights: all tied)."""
+        return len(self.undefined_seeds)
 
     @property
     def n(self) -> int:
@@ -53,25 +58,16 @@ class Cell:
 
     @property
     def std(self) -> float | None:
-        """The sample standard deviation (n − 1); 0 for one value, None for none."""
+        """The sample standard deviation (n − 1); None (undefined) for fewer than two values."""
         if self.n < 2:
-            return None if self.n == 0 else 0.0
+            return None
         m = sum(self.values.values()) / self.n
         return math.sqrt(sum((v - m) ** 2 for v in self.values.values()) / (self.n - 1))
 
 
 def paired_p_value(a: dict[int, float], b: dict[int, float]) -> float | None:
-    """Two-sided paired t-test over the seeds both have; None with fewer than 2 pairs. Identical
-    differences (zero variance) give p = 1 when they are all 0, else p = 0."""
-    seeds = sorted(set(a) & set(b))
-    if len(seeds) < 2:
-        return None
-    diffs = [a[s] - b[s] for s in seeds]
-    if max(diffs) - min(diffs) < 1e-12:
-        return 1.0 if abs(diffs[0]) < 1e-12 else 0.0
-    from scipy import stats  # scipy takes a second to import: only when a test is due
-
-    return float(stats.ttest_rel([a[s] for s in seeds], [b[s] for s in seeds]).pvalue)
+    """The exact two-sided paired sign-flip test over the seeds both have; None with fewer than 2 pairs."""
+    return sign_flip_p_value(paired_diffs(a, b))
 
 
 @dataclass
@@ -87,28 +83,63 @@ class Table:
     expected_seeds: int
     column_key: str | None
     published: dict[str, Any] | None = None
-    higher_is_better: bool = True
+    directions: dict[str, str] = field(default_factory=dict)  # metric key → higher | lower | none
     extra: list[str] = field(default_factory=list)  # extra (non-significance) metric columns
     row_of_run: dict[str, str] = field(default_factory=dict)  # a run's record path → its row id
+    unlabelled: list[str] = field(default_factory=list)  # metric keys the label registry does not know
+    renames: dict[str, str] = field(default_factory=dict)  # the study's table.labels: metric key → label
+    missing_columns: list[str] = field(default_factory=list)  # re-aggregated: the study's columns table.csv lacks
+
+    def label(self, metric: str) -> str:
+        """The metric's label in this table: the study's rename, else the registry's."""
+        return labels.label(metric, self.renames)
+
+    def direction(self, col: Any) -> str:
+        """The column's direction: ``none`` for extra columns, else the study's or the registry's."""
+        metric = self.metric_of[col]
+        return "none" if metric in self.extra else self.directions.get(metric) or labels.direction(metric)
+
+    def first_metric(self) -> str:
+        return self.metric_of[self.columns[0][0]] if self.columns else "?"
 
     def footnote(self) -> str:
-        lines = ["Cells: mean ± sample std over seeds; n = completed seeds per row (failed runs counted separately)."]
-        first = self.metric_of[self.columns[0][0]] if self.columns else "?"
-        lines.append(f"Best per column in bold ({'highest' if self.higher_is_better else 'lowest'} mean).")
-        if self.baseline:
-            base = dict(self.rows).get(self.baseline, self.baseline)
-            lines.append(
-                f"Significance: two-sided paired t-test across seeds on {first} against the baseline "
-                f"'{base}' (same seed{', same column' if self.column_key else ''}); † p < 0.05, ‡ p < 0.01."
-            )
-        if any(c.undefined and not c.n for c in self.cells.values()):
-            lines.append(
-                "undefined: the runs completed but the metric has no value (NaN), e.g. Kendall τ against "
-                "uniform attention, whose weights are all tied."
-            )
-        if self.published:
-            lines.append(f"Published: {self.published.get('source', '')} ({self.published.get('metric', '')}).")
-        return " ".join(lines)
+        return " ".join(footnote_lines(self))
+
+
+def footnote_lines(table: Table) -> list[str]:
+    """The footnote's sentences: what a cell is, the bold, the test and its marks, undefined cells."""
+    lines = ["Cells: mean ± sample std over seeds (— for one seed); n = completed seeds (failed runs counted apart)."]
+    dirs = {table.direction(c) for c, _ in table.columns}
+    marked = [h for c, h in table.columns if table.direction(c) != "none"]
+    if marked:
+        how = (
+            "highest or lowest mean as the metric's direction says"
+            if dirs >= {"higher", "lower"}
+            else ("highest mean" if "higher" in dirs else "lowest mean")
+        )
+        lines.append(f"Best per column in bold ({how}, among cells with the most seeds).")
+    unmarked = [h for c, h in table.columns if table.direction(c) == "none"]
+    if unmarked:
+        lines.append(f"No bold in controls and descriptive columns ({', '.join(unmarked)}).")
+    if table.baseline:
+        base = dict(table.rows).get(table.baseline, table.baseline)
+        n = table.expected_seeds or max((c.n for c in table.cells.values()), default=0)
+        lines.append(
+            f"Significance: exact two-sided paired sign-flip (permutation) test across seeds on "
+            f"{table.label(table.first_metric())} against the baseline '{base}' (same seed"
+            f"{', same column' if table.column_key else ''}); † p < 0.05, ‡ p < 0.01, uncorrected "
+            f"(Holm-corrected p in table.csv and pairwise.csv). With {n} seeds the smallest possible p is "
+            f"{min_p(n):.3g}; n.t.: not testable (fewer than 2 seeds paired with the baseline)."
+        )
+    if any(c.undefined for c in table.cells.values()):
+        lines.append(
+            "undefined: the runs completed but the metric has no value (NaN), e.g. Kendall τ against "
+            "uniform attention, whose weights are all tied; '(k undefined)' counts them in a cell, whose "
+            "mean is over its other seeds (n=…)."
+        )
+    if table.published:
+        lines.append(f"Published: {table.published.get('source', '')} ({table.published.get('metric', '')}).")
+    return lines
 
 
 def build_table(
@@ -130,13 +161,28 @@ def build_table(
             return str(_study_of(r).get("variant"))
 
     else:
-        labels = {id(r): label for r, label in zip(records, run_labels(records), strict=True)}
-        rows = list(dict.fromkeys((labels[id(r)], labels[id(r)]) for r in records))
+        names = {id(r): label for r, label in zip(records, run_labels(records), strict=True)}
+        rows = list(dict.fromkeys((names[id(r)], names[id(r)]) for r in records))
 
         def row_of(r: Record) -> str:
-            return labels[id(r)]
+            return names[id(r)]
 
-    metrics = metrics or DEFAULT_METRICS
+    table = empty_table(study, rows, metrics or DEFAULT_METRICS, baseline)
+    _fill_cells(table, records, row_of)
+    if study is not None and sweep_dirs:
+        _count_missing_jobs(table, study, sweep_dirs)
+    mark_best_and_significance(table)
+    return table
+
+
+def empty_table(
+    study: StudySpec | None, rows: list[tuple[str, str]], metrics: list[str], baseline: str | None
+) -> Table:
+    """The table's rows and columns, its headers from the label registry (or the study's renames)."""
+    if baseline is not None and baseline not in dict(rows):
+        where = f"{study.path}: table.baseline" if study else "--baseline"
+        raise TableError(f"{where}={baseline!r} names no row; rows: {[rid for rid, _ in rows]}")
+    renames = dict(study.labels) if study else {}
     column_key = study.columns if study else None
     extra = [] if column_key else list(study.extra if study else DEFAULT_EXTRA)
     if study is not None and column_key:
@@ -144,9 +190,10 @@ def build_table(
         columns = [(v, f"{column_key.split('.')[-1]}={v}") for v in values]
         metric_of = {v: metrics[0] for v in values}
     else:
-        columns = [(m, METRIC_NAMES.get(m, m)) for m in [*metrics, *extra]]
+        columns = [(m, labels.label(m, renames)) for m in [*metrics, *extra]]
         metric_of = {m: m for m in [*metrics, *extra]}
-    table = Table(
+    used = dict.fromkeys([*metrics, *extra])
+    return Table(
         title=(study.title or study.name) if study else "runs",
         rows=rows,
         columns=columns,
@@ -156,14 +203,11 @@ def build_table(
         expected_seeds=len(study.seeds) if study else 0,
         column_key=column_key,
         published=study.published if study else None,
-        higher_is_better=study.higher_is_better if study else True,
+        directions=dict(study.directions) if study else {},
         extra=extra,
+        unlabelled=[m for m in used if not labels.is_known(m) and m not in renames],
+        renames=renames,
     )
-    _fill_cells(table, records, row_of)
-    if study is not None and sweep_dirs:
-        _count_missing_jobs(table, study, sweep_dirs)
-    _mark_best_and_significance(table, metrics[0])
-    return table
 
 
 def _study_of(record: Record) -> dict[str, Any]:
@@ -171,11 +215,12 @@ def _study_of(record: Record) -> dict[str, Any]:
 
 
 def _fill_cells(table: Table, records: list[Record], row_of: Callable[[Record], str]) -> None:
-    """Put each run's value into its cell (by seed); a run that did not complete counts as failed."""
+    """Put each run's value into its cell (by seed); a run that did not complete counts as failed; two
+    completed runs in one cell with one seed are an error (one would hide the other)."""
     keys = [c for c, _ in table.columns]
     for r in records:
-        rid = row_of(r)
-        table.row_of_run[r.get("_path", "?")] = rid
+        rid, path = row_of(r), r.get("_path", "?")
+        table.row_of_run[path] = rid
         seed = (r.get("config") or {}).get("seed", 0)
         col_values = [lookup(r, table.column_key)] if table.column_key else keys
         for value in col_values:
@@ -184,11 +229,18 @@ def _fill_cells(table: Table, records: list[Record], row_of: Callable[[Record], 
                 continue
             cell = table.cells[(rid, col)]
             if r.get("status") != "completed":
-                cell.failed.append(r.get("_path", "?"))
+                cell.failed.append(path)
                 continue
+            if seed in cell.runs:
+                where = f"column {col!r}, " if table.column_key else ""
+                raise TableError(
+                    f"two runs for row {rid!r}, {where}seed {seed}: {Path(cell.runs[seed]).parent} and "
+                    f"{Path(path).parent}; report them apart, or give them different seeds"
+                )
+            cell.runs[seed] = path
             v = lookup(r, table.metric_of[col])
             if v is not None and math.isnan(float(v)):
-                cell.undefined += 1  # not a number to average: the cell says "undefined", not "nan ± nan"
+                cell.undefined_seeds.append(seed)  # not a number to average: counted, not "nan ± nan"
             elif v is not None:
                 cell.values[seed] = float(v)
 
@@ -202,23 +254,31 @@ def _count_missing_jobs(table: Table, study: StudySpec, sweep_dirs: list[Path]) 
                 table.cells[(job.variant, col)].failed.append(job.dir_name + " (no run.json)")
 
 
-def _mark_best_and_significance(table: Table, first_metric: str) -> None:
-    """Mark the best mean per column; test every row against the baseline on the first metric."""
-    cells = table.cells
+def mark_best_and_significance(table: Table) -> None:
+    """Bold the best mean per column (by its direction, among the cells with the most seeds; none for
+    controls); test every row against the baseline on the first metric, with Holm over those tests."""
+    cells, first = table.cells, table.first_metric()
+    tested: list[Cell] = []
     for col, _ in table.columns:
-        metric = table.metric_of[col]
+        metric, direction = table.metric_of[col], table.direction(col)
         if metric in table.extra:
             continue
-        means = [(m, rid) for rid, _ in table.rows if (m := cells[(rid, col)].mean) is not None]
-        if means:
-            best = (max if table.higher_is_better else min)(m for m, _ in means)
-            for m, rid in means:
-                cells[(rid, col)].best = abs(m - best) < 1e-12
-        if table.baseline and metric == first_metric:
+        column = [cells[(rid, col)] for rid, _ in table.rows]
+        full = max((c.n for c in column), default=0)
+        means = [c.mean for c in column if c.n == full and c.mean is not None]
+        if means and direction != "none":
+            best = max(means) if direction == "higher" else min(means)
+            for c in column:
+                c.best = c.n == full and c.mean is not None and abs(c.mean - best) < 1e-12
+        if table.baseline and metric == first:
             base = cells[(table.baseline, col)]
             for rid, _ in table.rows:
-                if rid != table.baseline and cells[(rid, col)].n:
-                    cells[(rid, col)].p_value = paired_p_value(cells[(rid, col)].values, base.values)
+                c = cells[(rid, col)]
+                if rid != table.baseline and c.n:
+                    c.tested, c.p_value = True, paired_p_value(c.values, base.values)
+                    tested.append(c)
+    for c, p in zip(tested, holm([c.p_value for c in tested]), strict=True):
+        c.p_holm = p
 
 
 def _match_column(value: Any, columns: list[Any]) -> Any:

@@ -9,60 +9,83 @@ import io
 import json
 from typing import Any
 
+from attnbench.reporting import labels
+from attnbench.reporting.significance import holm, paired_diffs, t_test_p_value
 from attnbench.reporting.statistics import Cell, Table, paired_p_value
 
 SIG_MARKS = ((0.01, "‡"), (0.05, "†"))
 TEX_MARKS = {"‡": r"$^{\ddagger}$", "†": r"$^{\dagger}$"}
+NOT_TESTED = "n.t."
 CSV_HEADER = [
     "row",
     "label",
     "column",
     "metric",
+    "column_label",
+    "direction",
     "mean",
     "std",
     "n",
     "failed",
+    "undefined",
     "p_value_vs_baseline",
+    "p_holm_vs_baseline",
     "best",
     "values_by_seed",
     "published",
 ]
-PAIRWISE_HEADER = ["column", "metric", "row_a", "row_b", "mean_a", "mean_b", "mean_diff_paired", "n_pairs", "p_value"]
+PAIRWISE_HEADER = [
+    "column",
+    "metric",
+    "row_a",
+    "row_b",
+    "mean_a",
+    "mean_b",
+    "mean_diff_paired",
+    "n_pairs",
+    "p_value",
+    "p_holm",
+    "test",
+    "p_ttest",
+]
+PAIRED_TEST = "exact paired sign-flip"
 
 
 def format_value(metric: str, v: float) -> str:
-    """Parameters as a count, seconds to 0.1, epochs as counts (a mean over seeds to 0.1), scores to 0.001."""
-    if metric == "params":
-        return f"{v:,.0f}"
-    if metric.startswith("timings/"):
-        return f"{v:.1f}"
-    if metric == "epochs":
-        return f"{v:.0f}" if float(v).is_integer() else f"{v:.1f}"
-    return f"{v:.3f}"
+    """``v`` as the label registry formats ``metric`` (scores to 0.001, seconds to 0.1, counts)."""
+    return labels.fmt(metric, v)
 
 
 def cell_text(table: Table, rid: str, col: Any, style: str = "md") -> str:
-    """``mean ± std`` with the significance mark, failures and bold for the best; ``style``: md | tex | html."""
+    """``mean ± std`` with the significance mark, failures, undefined seeds and bold for the best;
+    ``style``: md | tex | html."""
     cell = table.cells.get((rid, col), Cell())
     metric = table.metric_of[col]
     if cell.mean is None:
-        return f"failed ({len(cell.failed)})" if cell.failed else "undefined" if cell.undefined else "—"
-    pm = {"md": " ± ", "tex": r" $\pm$ ", "html": " ± "}[style]
+        if cell.failed:
+            return f"failed ({len(cell.failed)})"
+        return "undefined" if cell.undefined else "—"
+    pm, dash = {"md": (" ± ", "—"), "tex": (r" $\pm$ ", "--"), "html": (" ± ", "—")}[style]
     text = format_value(metric, cell.mean)
-    if cell.n > 1 and metric != "params" and cell.std is not None:
-        text += pm + format_value(metric, cell.std)
+    if metric != "params":
+        text += pm + (format_value(metric, cell.std) if cell.std is not None else dash)
     if cell.p_value is not None:
         mark = next((m for cut, m in SIG_MARKS if cell.p_value < cut), "")
         text += TEX_MARKS.get(mark, "") if style == "tex" else mark
+    elif cell.tested:
+        text += f" ({NOT_TESTED})"
+    notes = [f"n={cell.n}, {cell.undefined} undefined"] if cell.undefined else []
     if cell.failed:
-        text += f" ({len(cell.failed)} failed)"
+        notes.append(f"{len(cell.failed)} failed")
+    if notes:
+        text += f" ({'; '.join(notes)})"
     if cell.best:
         text = {"md": f"**{text}**", "tex": rf"\textbf{{{text}}}", "html": f"<strong>{text}</strong>"}[style]
     return text
 
 
 def row_n(table: Table, rid: str) -> str:
-    """The row's completed seeds (the fewest over its columns), and its failures."""
+    """The row's completed seeds (the most over its columns: a cell with fewer says so), and its failures."""
     measured = [c for c, _ in table.columns if table.metric_of[c] not in table.extra]  # not train time, params
     present = [c for c in measured or [c for c, _ in table.columns] if (rid, c) in table.cells]
     ns = [table.cells[(rid, c)].n + table.cells[(rid, c)].undefined for c in present]  # completed, NaN or not
@@ -70,8 +93,15 @@ def row_n(table: Table, rid: str) -> str:
     if not table.column_key:  # metric columns all come from the same runs: count them once
         first = table.columns[0][0]
         fails = len(table.cells[(rid, first)].failed) if (rid, first) in table.cells else 0
-    n = min(ns) if ns else 0
+    n = max(ns) if ns else 0
     return f"{n}" + (f" ({fails} failed)" if fails else "")
+
+
+def published_text(value: Any) -> str:
+    """A published number as the paper wrote it (the study file's digits), else "—"."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "—"
+    return str(getattr(value, "text", None) or f"{value:g}")
 
 
 def published_rows(table: Table) -> list[tuple[str, list[str]]]:
@@ -84,7 +114,7 @@ def published_rows(table: Table) -> list[tuple[str, list[str]]]:
     out = []
     for label, values in named:
         if values:
-            cells = [f"{values[c]:.2f}" if isinstance(values.get(c), int | float) else "—" for c, _ in table.columns]
+            cells = [published_text(values.get(c)) for c, _ in table.columns]
             out.append((f"{label} — published", cells))
     return out
 
@@ -108,61 +138,33 @@ def to_markdown(table: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _tex_escape(s: str) -> str:
-    return (
-        s.replace("\\", r"\textbackslash{}")
-        .replace("&", r"\&")
-        .replace("%", r"\%")
-        .replace("_", r"\_")
-        .replace("#", r"\#")
-        .replace("±", r"$\pm$")
-        .replace("—", "--")
-    )
-
-
-def to_tex(table: Table) -> str:
-    head = headers(table)
-    lines = [
-        r"% requires \usepackage{booktabs}",
-        r"\begin{tabular}{l" + "r" * (len(head) - 1) + "}",
-        r"\toprule",
-        " & ".join(_tex_escape(h) for h in head) + r" \\",
-        r"\midrule",
-    ]
-    for rid, label in table.rows:
-        cells = [cell_text(table, rid, c, "tex") for c, _ in table.columns]
-        name = _tex_escape(_row_name(table, rid, label))
-        lines.append(" & ".join([name, *cells, _tex_escape(row_n(table, rid))]) + r" \\")
-    pub = published_rows(table)
-    if pub:
-        lines.append(r"\midrule")
-        for label, cells in pub:
-            lines.append(" & ".join([r"\emph{" + _tex_escape(label) + "}", *map(_tex_escape, cells), ""]) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", "% " + table.footnote().replace("%", r"\%")]
-    return "\n".join(lines) + "\n"
-
-
 def to_csv(table: Table) -> str:
-    """One line per cell: the statistics and the values by seed, for anyone who recomputes them."""
+    """One line per cell: the statistics and the values by seed (an undefined seed's value is null),
+    for anyone who recomputes them."""
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(CSV_HEADER)
     pub = (table.published or {}).get("values") or {}
     for rid, label in table.rows:
-        for col, _ in table.columns:
+        for col, header in table.columns:
             cell = table.cells.get((rid, col), Cell())
-            stats = [cell.mean, cell.std, cell.n, len(cell.failed), cell.p_value, cell.best]
-            values = json.dumps(cell.values, sort_keys=True)
-            w.writerow([rid, label, col, table.metric_of[col], *stats, values, (pub.get(rid) or {}).get(col)])
+            stats = [cell.mean, cell.std, cell.n, len(cell.failed), cell.undefined, cell.p_value, cell.p_holm]
+            by_seed: dict[int, float | None] = {**cell.values, **dict.fromkeys(cell.undefined_seeds)}
+            values = json.dumps(dict(sorted(by_seed.items())))
+            published = (pub.get(rid) or {}).get(col)
+            shown = published_text(published) if published is not None else None
+            w.writerow(
+                [rid, label, col, table.metric_of[col], header, table.direction(col), *stats, cell.best, values, shown]
+            )
     return buf.getvalue()
 
 
-def to_pairwise_csv(table: Table) -> str:
-    """Every pair of rows, per column, on the table's first metric: the paired mean difference over the
-    seeds both have and the two-sided paired t-test's p-value (every pairing, not only the baseline)."""
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(PAIRWISE_HEADER)
+def pairwise_rows(table: Table) -> list[list[Any]]:
+    """Every pair of rows, per column, on the table's first metric (every pairing, not only the
+    baseline): the paired mean difference over the seeds both have, the sign-flip test's p-value,
+    Holm's over all of them (the family: every test in the file) and the paired t-test's for reference."""
+    out: list[list[Any]] = []
+    t_tests: list[float | None] = []
     for col, _ in table.columns:
         metric = table.metric_of[col]
         if metric in table.extra:
@@ -173,15 +175,32 @@ def to_pairwise_csv(table: Table) -> str:
                 seeds = sorted(set(ca.values) & set(cb.values))
                 diff = sum(ca.values[s] - cb.values[s] for s in seeds) / len(seeds) if seeds else None
                 p = paired_p_value(ca.values, cb.values)
-                w.writerow([col, metric, label_a, label_b, ca.mean, cb.mean, diff, len(seeds), p])
+                out.append([col, metric, label_a, label_b, ca.mean, cb.mean, diff, len(seeds), p])
+                t_tests.append(t_test_p_value(paired_diffs(ca.values, cb.values)))
         if not table.column_key:
             break  # the metric columns: the first metric is the compared one
+    for row, adjusted in zip(out, holm([r[-1] for r in out]), strict=True):
+        row += [adjusted, PAIRED_TEST if row[-1] is not None else "not testable (fewer than 2 paired seeds)"]
+    for row, p_t in zip(out, t_tests, strict=True):
+        row.append(p_t)  # for reference: a paired t-test assumes normal differences, which 3 seeds cannot show
+    return out
+
+
+def to_pairwise_csv(table: Table) -> str:
+    """:func:`pairwise_rows` as CSV."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(PAIRWISE_HEADER)
+    w.writerows(pairwise_rows(table))
     return buf.getvalue()
 
 
 def to_html_table(table: Table) -> str:
     """The table for the report page; rows carry ``class="run-row"`` and their id (for tests and styles)."""
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers(table))
+    tips = ["", *[labels.describe(table.metric_of[c]) for c, _ in table.columns], "completed seeds"]
+    head = "".join(
+        f'<th title="{html.escape(t)}">{html.escape(h)}</th>' for h, t in zip(headers(table), tips, strict=True)
+    )
     body = []
     for rid, label in table.rows:
         name = html.escape(_row_name(table, rid, label))

@@ -13,6 +13,7 @@ from typing import Any
 import wandb
 import wandb_workspaces.reports.v2 as wr
 
+from attnbench.reporting.labels import fmt, label
 from attnbench.reporting.records import Record
 from attnbench.reporting.spec import StudySpec
 from attnbench.reporting.statistics import Table
@@ -34,7 +35,11 @@ def runs_markdown(block: dict[str, Any], entity: str, project: str) -> str:
     lines = []
     for run in block["runs"]:
         value = run["value"]
-        shown = f"{run['metric']} {value:.3f}" if isinstance(value, int | float) else str(run["status"])
+        shown = (
+            f"{label(run['metric'])} {fmt(run['metric'], value)}"
+            if isinstance(value, int | float)
+            else str(run["status"])
+        )
         text = f"{run['label']}, seed {run['seed']} ({run['name']}): {shown}"
         if run.get("run_id"):
             text = f"[{text}](https://wandb.ai/{entity}/{project}/runs/{run['run_id']})"

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from attnbench.reporting.labels import label
 from attnbench.reporting.records import Record, lookup, model_name
 from attnbench.reporting.spec import StudySpec
 from attnbench.reporting.statistics import Table
@@ -72,14 +73,14 @@ def build_spec(table: Table, records: list[Record], study: StudySpec | None, out
         {"kind": "markdown", "text": "\n\n".join(t for t in text if t) or f"Runs of {group or 'attnbench'}."},
         {
             "kind": "bar",
-            "title": f"{metric}: mean ± std over seeds, per variant",
+            "title": f"{label(metric)}: mean ± std over seeds, per variant",
             "metric": metric,
             "groupby": "JobType",
             "rangefunc": "stddev",
         },
         {
             "kind": "line",
-            "title": f"{CURVE_METRIC} per epoch, per variant (mean ± std over seeds)",
+            "title": f"{label(CURVE_METRIC)} per epoch, per variant (mean ± std over seeds)",
             "x": "epoch",
             "y": [CURVE_METRIC],
             "groupby": "JobType",
@@ -87,7 +88,7 @@ def build_spec(table: Table, records: list[Record], study: StudySpec | None, out
         },
     ]
     if table.column_key:
-        title = f"{metric} against {table.column_key}"
+        title = f"{label(metric)} against {table.column_key}"
         blocks.append({"kind": "scatter", "title": title, "x": table.column_key, "y": metric})
     keys = image_keys(out)
     if keys:

@@ -13,8 +13,11 @@
     published: {source: ..., metric: ..., values: {variant: {column: value}},     # optional
                 rows: {"label of a setting not run here": {column: value}}}
 
-``table.extra`` (without a grid) lists the columns shown beside the metrics, never marked best or
-tested (default: train time and parameters). A study is not a preset: presets are
+``table.labels`` renames columns in this study's table (``{test/acc: exact match}``; else the label
+registry's, :mod:`attnbench.reporting.labels`), ``table.directions`` sets a metric's direction
+(``higher``, ``lower`` or ``none``: no bold) where the registry's does not fit. ``table.extra``
+(without a grid) lists the columns shown beside the metrics, never marked best or tested (default:
+train time and parameters). A study is not a preset: presets are
 ``conf/experiment/<name>.yaml``, chosen with ``experiment=<name>`` in a run's (or a variant's)
 overrides.
 """
@@ -32,7 +35,19 @@ import yaml
 from attnbench.reporting.statistics import DEFAULT_EXTRA
 
 STUDY_KEYS = {"description", "question", "overrides", "seeds", "variants", "grid", "table", "plots", "published"}
-TABLE_KEYS = {"rows", "columns", "metric", "metrics", "extra", "baseline", "higher_is_better", "title"}
+TABLE_KEYS = {
+    "rows",
+    "columns",
+    "metric",
+    "metrics",
+    "extra",
+    "baseline",
+    "higher_is_better",
+    "title",
+    "labels",
+    "directions",
+}
+DIRECTIONS = ("higher", "lower", "none")
 PLOTS = ("bar", "length", "heatmaps", "permutation")  # permutation: analysis=[permutation] runs
 
 
@@ -80,7 +95,8 @@ class Study:
     metrics: list[str] = field(default_factory=lambda: ["test/acc"])
     extra: list[str] = field(default_factory=lambda: list(DEFAULT_EXTRA))
     baseline: str | None = None
-    higher_is_better: bool = True
+    labels: dict[str, str] = field(default_factory=dict)  # metric key → its header in this table
+    directions: dict[str, str] = field(default_factory=dict)  # metric key → higher | lower | none
     title: str | None = None
     plots: list[str] = field(default_factory=list)
     published: dict[str, Any] | None = None
@@ -147,6 +163,7 @@ def load_study(name_or_path: str | Path) -> Study:
     published = raw.get("published")
     if published is not None:
         _check_published(published, variants, where)
+        published = _as_published(published, path)
     return Study(
         name=path.stem,
         path=path,
@@ -220,7 +237,15 @@ def _table(table: Any, grid: dict[str, Any], variants: dict[str, Variant], where
     columns = table.get("columns")
     if columns is not None and columns not in grid:
         raise StudyError(f"{where} table.columns={columns!r} is not a grid key; grid keys: {sorted(grid)}")
+    if grid and (columns is None or len(grid) > 1):
+        # the runs of every other grid value would share one cell: one seed from L = 20, another from L = 10
+        raise StudyError(
+            f"{where} grid {sorted(grid)} needs table.columns naming its one key (each grid value a column); "
+            "a grid of several keys, or one without table.columns, would put runs of different values in one "
+            "cell: sweep one key per study, or make the other values variants"
+        )
     metrics = table.get("metrics") or [table.get("metric", "test/acc")]
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     baseline = table.get("baseline")
     if baseline is not None and baseline not in variants:
         raise StudyError(f"{where} table.baseline={baseline!r} is not a variant; variants: {sorted(variants)}")
@@ -229,12 +254,73 @@ def _table(table: Any, grid: dict[str, Any], variants: dict[str, Variant], where
         raise StudyError(f"{where} table.extra lists run values (timings/fit_s, epochs, params, ...), got {extra!r}")
     return {
         "columns": columns,
-        "metrics": [metrics] if isinstance(metrics, str) else list(metrics),
+        "metrics": metrics,
         "extra": list(extra),
         "baseline": baseline,
-        "higher_is_better": bool(table.get("higher_is_better", True)),
+        "labels": _str_map(table.get("labels"), f"{where} table.labels", None),
+        "directions": _directions(table, metrics, where),
         "title": table.get("title"),
     }
+
+
+def _str_map(value: Any, where: str, allowed: tuple[str, ...] | None) -> dict[str, str]:
+    """A mapping of metric keys to strings (to one of ``allowed`` when given)."""
+    value = value or {}
+    ok = isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+    if not ok or (allowed and set(value.values()) - set(allowed)):
+        want = " | ".join(allowed) if allowed else "a label"
+        raise StudyError(f"{where} maps metric keys to {want}, got {value!r}")
+    return {str(k): v for k, v in value.items()}
+
+
+def _directions(table: dict[str, Any], metrics: list[str], where: str) -> dict[str, str]:
+    """``table.directions`` (metric → higher | lower | none); the older ``higher_is_better: false``
+    means the first metric's lower is better."""
+    directions = _str_map(table.get("directions"), f"{where} table.directions", DIRECTIONS)
+    if table.get("higher_is_better") is False:
+        directions.setdefault(metrics[0], "lower")
+    return directions
+
+
+class PublishedValue(float):
+    """A published number that keeps the digits it was written with (``0.140`` prints ``0.140``)."""
+
+    text: str
+
+    def __new__(cls, value: float, text: str) -> PublishedValue:
+        obj = super().__new__(cls, value)
+        obj.text = text
+        return obj
+
+
+def _as_published(published: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``published`` with its numbers as :class:`PublishedValue`, their text read from the YAML source."""
+    node = yaml.compose(path.read_text())
+    pub = _child(node, "published")
+    out = dict(published)
+    for section in ("values", "rows"):
+        sec = _child(pub, section)
+        out[section] = {
+            row: {
+                col: PublishedValue(v, _scalar_text(_child(_child(sec, row), col), v))
+                if isinstance(v, int | float) and not isinstance(v, bool)
+                else v
+                for col, v in (cells or {}).items()
+            }
+            for row, cells in (published.get(section) or {}).items()
+        }
+    return out
+
+
+def _child(node: Any, key: str) -> Any:
+    """The value node of ``key`` in a YAML mapping node (None when absent)."""
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    return next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and str(k.value) == str(key)), None)
+
+
+def _scalar_text(node: Any, value: float) -> str:
+    return str(node.value) if isinstance(node, yaml.ScalarNode) else f"{value:g}"
 
 
 def _check_published(published: Any, variants: dict[str, Any], where: str) -> None:
