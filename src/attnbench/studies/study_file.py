@@ -33,7 +33,7 @@ from attnbench.reporting.statistics import DEFAULT_EXTRA
 
 STUDY_KEYS = {"description", "question", "overrides", "seeds", "variants", "grid", "table", "plots", "published"}
 TABLE_KEYS = {"rows", "columns", "metric", "metrics", "extra", "baseline", "higher_is_better", "title"}
-PLOTS = ("bar", "length", "heatmaps", "permutation")  # permutation: analysis=[permutation] runs
+PLOTS = ("bar", "length", "heatmaps", "permutation", "examples")  # permutation: analysis=[permutation] runs
 
 
 class StudyError(ValueError):
@@ -140,7 +140,7 @@ def load_study(name_or_path: str | Path) -> Study:
     table = _table(raw.get("table") or {}, grid, variants, where)
     plots = raw.get("plots")
     if plots is None:
-        plots = ["bar", "heatmaps"] + (["length"] if table["columns"] else [])
+        plots = ["bar", "heatmaps", "examples"] + (["length"] if table["columns"] else [])
     bad = sorted(set(plots) - set(PLOTS))
     if bad:
         raise StudyError(f"{where} plots {bad} unknown; use {list(PLOTS)}")
