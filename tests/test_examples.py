@@ -4,6 +4,7 @@ run's report whose ``examples.html`` shades each token by the weight the model g
 from __future__ import annotations
 
 import html
+import json
 import math
 import re
 import shutil
@@ -12,10 +13,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from matplotlib import image as plt_image
 
-from attnbench.analysis.checkpoint import load_trained
+from attnbench.analysis.checkpoint import analyze, load_trained
 from attnbench.analysis.examples import Candidate, informative
 from attnbench.reporting.examples import ShadedExample, alphas, render_html, render_tex, rgba, tex_colour
+from attnbench.reporting.heatmaps import rebuild_run
 from attnbench.reporting.report import write_report
 from attnbench.train import run
 
@@ -130,3 +133,71 @@ def test_the_report_shades_each_token_by_the_models_own_weight(trained: Path, tm
         assert [a for _, _, a in attention] == pytest.approx([w / max(expected) for w in expected], abs=6e-4)
     # the needle task's deciding token is outlined
     assert page.count('class="tok deciding"') == 4 * len(shown)
+
+
+S2S = [
+    "task=seq2seq", "trainer=cpu", "trainer.max_epochs=2", "data.generate.length=[3,5]", "data.generate.num_train=48",
+    "data.generate.num_val=8", "data.generate.num_test=8", "data.batch_size=16", "model.embedding_dim=16",
+    "encoder.hidden_size=8", "decoder.hidden_size=16", "callbacks.rich_progress_bar=null", "logger=none",
+    "attention=dot",
+]  # fmt: skip
+
+
+def test_a_seq2seq_report_shades_the_source_for_each_output_token(tmp_path: Path) -> None:
+    run(compose_config(S2S, output_dir=tmp_path / "sweep" / "0"))
+    summary = write_report([tmp_path / "sweep"], tmp_path / "out", log_wandb=False)
+    assert "examples.html" in summary["files"]
+    page = (tmp_path / "out" / "examples.html").read_text()
+    blocks = page.split('<div class="example" id="pair')[1:]
+    assert len(blocks) == 6 and all('<img src="data:image/png;base64,' in b for b in blocks)
+    # the weights the task gives: decode the first test batch again, as the report did
+    record = json.loads((tmp_path / "sweep" / "0" / "run.json").read_text())
+    model, dm = rebuild_run({**record, "_path": "run.json"}, Path(record["checkpoint"]))
+    batch = next(iter(dm.test_dataloader()))
+    with torch.no_grad():
+        decoded = model.decode_with_weights(batch)
+    for block in blocks:
+        index = int(block.split('"', 1)[0])
+        i = batch.index.tolist().index(index)
+        n, k = int(batch.source_lengths[i]), int(decoded.lengths[i])
+        rows = re.findall(r'data-output="(\d+)">(.*?)</div>', block)
+        assert len(rows) == k
+        for j, body in rows:
+            spans = SPAN.findall(body)
+            expected = decoded.weights[i, int(j), :n].tolist()
+            assert [float(s[0]) for s in spans] == pytest.approx(expected, rel=1e-4, abs=1e-6)
+            assert [float(s[4]) for s in spans] == pytest.approx([w / max(expected) for w in expected], abs=6e-4)
+            assert [html.unescape(s[5]) for s in spans] == [
+                dm.source_vocab.tokens[t] for t in batch.source[i, :n].tolist()
+            ]
+
+
+def test_analyze_writes_examples_for_a_checkpoint(trained: Path) -> None:
+    ckpt = next((trained / "0").rglob("*.ckpt"))
+    before = json.loads((trained / "0" / "run.json").read_text())
+    cfg = compose_config([f"ckpt_path={ckpt}", "examples=3"], output_dir=trained / "analyze", config_name="analyze")
+    summary = analyze(cfg)
+    assert summary == {}, "examples alone measure nothing"
+    page = (trained / "0" / "analysis" / "examples.html").read_text()
+    assert (
+        page.count('<div class="example"') == 3
+        and "\\colorbox" in (trained / "0" / "analysis" / "examples.tex").read_text()
+    )
+    assert json.loads((trained / "0" / "run.json").read_text())["metrics"] == before["metrics"]
+
+
+def test_examples_html_shows_the_shading_in_headless_chromium(trained: Path, tmp_path: Path, chromium: str) -> None:
+    write_report([trained], tmp_path, log_wandb=False)
+    shot = tmp_path / "examples.png"
+    proc = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
+         "--window-size=1200,1000", f"--screenshot={shot}", (tmp_path / "examples.html").as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert shot.is_file(), proc.stderr[-2000:]
+    pixels = (plt_image.imread(shot)[..., :3] * 255).round().astype(int)  # [H, W, 3]
+    # each example's most attended token is drawn in the full attention colour, a lighter one in a tint of it
+    full = (abs(pixels - (217, 26, 26)).max(-1) <= 2).sum()
+    assert full > 200, "no token in the full attention colour"
+    tinted = ((pixels[..., 0] > 225) & (pixels[..., 1] < 225) & (abs(pixels[..., 1] - pixels[..., 2]) <= 3)).sum()
+    assert tinted > 200, "no token in a lighter shade of the attention colour"

@@ -150,7 +150,7 @@ def alignment_html(example: AlignmentExample) -> str:
 
 def legend_html(measures: Sequence[str]) -> str:
     return " · ".join(
-        f'<span class="tok" style="background:{rgba(m, 1.0, 0.8)}">{html.escape(measure_label(m))}</span>'
+        f'<span class="tok" style="background:{rgba(m, 1.0, 0.4)}">{html.escape(measure_label(m))}</span>'
         for m in measures
     )
 
