@@ -62,7 +62,7 @@ class ShadedExample:
 
 @dataclass
 class AlignmentExample:
-    """One seq2seq test pair: ``weights`` [len(output)][len(source)], the reference, whether the output
+    """One seq2seq test pair: ``weights`` ``[len(output)][len(source)]``, the reference, whether the output
     equals it, and the alignment heatmap as a PNG file (embedded into the page) or None."""
 
     index: int
