@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# The CPU build of torch. GPU users: install the CUDA build of torch 2.13.0 into .venv first (README).
+# The CPU build of torch. GPU users: install the CUDA build of torch 2.13.0 into .venv first (docs/scale.md).
 TORCH  ?= torch==2.13.0
 
 .PHONY: install demo test lint docs bench clean
