@@ -201,3 +201,16 @@ def test_examples_html_shows_the_shading_in_headless_chromium(trained: Path, tmp
     assert full > 200, "no token in the full attention colour"
     tinted = ((pixels[..., 0] > 225) & (pixels[..., 1] < 225) & (abs(pixels[..., 1] - pixels[..., 2]) <= 3)).sum()
     assert tinted > 200, "no token in a lighter shade of the attention colour"
+
+
+def test_the_examples_page_goes_to_wandb_as_html(trained: Path, tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    shutil.copytree(trained / "0", sweep / "0")
+    record = json.loads((sweep / "0" / "run.json").read_text())
+    record["config"]["logger"] = {"wandb": {"project": "examples-test", "mode": "offline"}}  # as a W&B run records it
+    (sweep / "0" / "run.json").write_text(json.dumps(record))
+    summary = write_report([sweep], tmp_path / "out", log_wandb=True)
+    assert "examples.html" in summary["files"]
+    logged = list((sweep / "wandb").glob("offline-run-*/files/media/html/examples_*.html"))
+    assert len(logged) == 1, sorted(p.relative_to(sweep).as_posix() for p in (sweep / "wandb").rglob("*"))[:40]
+    assert 'data-measure="attention"' in logged[0].read_text()
