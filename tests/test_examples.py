@@ -17,7 +17,7 @@ from matplotlib import image as plt_image
 
 from attnbench.analysis.checkpoint import analyze, load_trained
 from attnbench.analysis.examples import Candidate, informative
-from attnbench.reporting.examples import ShadedExample, alphas, render_html, render_tex, rgba, tex_colour
+from attnbench.reporting.examples import ShadedExample, alphas, render_html, render_tex, rgba, tex_colour, tex_escape
 from attnbench.reporting.heatmaps import rebuild_run
 from attnbench.reporting.report import write_report
 from attnbench.train import run
@@ -69,6 +69,7 @@ def test_a_tokens_shade_is_its_score_over_the_examples_largest() -> None:
     tex = render_tex([example])
     assert r"\colorbox[rgb]{0.851,0.102,0.102}{\strut <b>}" in tex  # the largest weight: the full colour
     assert tex_colour("attention", 0.1, 0.25) == "0.963,0.775,0.775"
+    assert tex_escape("a_b 50% τ×2 é 漢 {x}") == r"a\_b 50\% $\tau$$\times$2 é ? \{x\}"
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")

@@ -162,6 +162,8 @@ def render_html(title: str, examples: Sequence[ShadedExample | AlignmentExample]
     explain = (
         "Each token is shaded by its score over the example's largest score of that measure; hover a token "
         "for the raw score. Outlined: the token that decides the label (synthetic tasks)."
+        if measures
+        else "Each source token is shaded by its weight over the row's largest weight; hover a token for the weight."
     )
     if any(e.get("ig") and min(e["ig"]) < 0 for e in (x.scores for x in examples if isinstance(x, ShadedExample))):
         explain += " Integrated gradients' negative scores are orange."
@@ -184,8 +186,9 @@ TEX_SPECIAL |= {"τ": r"$\tau$", "×": r"$\times$", "␣": r"\textvisiblespace{}
 
 
 def tex_escape(text: str) -> str:
-    """``text`` safe in LaTeX under pdflatex: specials escaped, τ and × as math, other non-ASCII as ``?``."""
-    return "".join(TEX_SPECIAL.get(c, c if c.isascii() else "?") for c in text)
+    """``text`` safe in LaTeX under pdflatex (T1, utf8): specials escaped, τ and × as math, Latin-1 letters
+    kept, other characters (which pdflatex has no glyph for) as ``?``."""
+    return "".join(TEX_SPECIAL.get(c, c if ord(c) < 256 else "?") for c in text)
 
 
 def tex_colour(measure: str, score: float, alpha: float) -> str:
