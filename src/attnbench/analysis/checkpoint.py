@@ -95,11 +95,13 @@ def analyse_fitted(
 
 def write_run_examples(cfg: DictConfig, model: nn.Module, dm: TextClassificationDataModule, n: int, out: Path) -> None:
     """``examples=N``: ``out/examples.{html,tex}``, N informative test examples shaded token by token."""
-    device = cfg.analysis.device if cfg.analysis is not None else "auto"
+    given = cfg.analysis  # with analysis=[...]: its chunk, ig_steps and device; else the schema's
+    settings = Settings(int(cfg.seed), given.chunk, given.ig_steps) if given is not None else Settings(int(cfg.seed))
     vocab = Vocabulary(dm.tokenizer, list(dm.label_names))
     gold = dm.example_meta.get("test", {}).get("gold")
+    device = given.device if given is not None else "auto"
     paths = write_classifier_examples(
-        model, dm.datasets["test"], vocab, n, out, gold=gold, settings=Settings(seed=int(cfg.seed)), device=device
+        model, dm.datasets["test"], vocab, n, out, gold=gold, settings=settings, device=device
     )
     log.info("highlighted examples: %s", ", ".join(map(str, paths)))
 
