@@ -3,10 +3,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# The CPU build of torch. GPU users: install the CUDA build of torch 2.13.0 into .venv first (README).
+# The CPU build of torch. GPU users: install the CUDA build of torch 2.13.0 into .venv first (docs/scale.md).
 TORCH  ?= torch==2.13.0
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint docs bench clean
 
 install: $(STAMP)
 
@@ -26,10 +26,17 @@ test: install lint
 	@$(BIN)/python -m pytest -n 2 --dist loadgroup; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
+# The docs build offline in seconds (no web fonts, mkdocstrings reads src/ without importing it); --strict
+# fails on a broken link or anchor, a missing page, a docstring it cannot resolve.
 lint: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir .cache/site
+
+# The documentation site at http://127.0.0.1:8000, rebuilt on every change (mkdocs.yml, docs/).
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 bench: install
 	$(BIN)/python benchmarks/bilstm_padding.py
@@ -37,4 +44,4 @@ bench: install
 	$(BIN)/python benchmarks/kernel_bounds.py
 
 clean:
-	rm -rf logs .pytest_cache
+	rm -rf logs .pytest_cache site .cache/site

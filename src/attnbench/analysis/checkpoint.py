@@ -19,6 +19,8 @@ from pytorch_lightning.utilities import rank_zero_only
 from torch import nn
 
 from attnbench.analysis.adapter import NotAnalysable, explainer
+from attnbench.analysis.context import Settings
+from attnbench.analysis.examples import Vocabulary, write_classifier_examples
 from attnbench.analysis.session import analyse_run, chosen
 from attnbench.data import TextClassificationDataModule
 from attnbench.fitters import build_loggers
@@ -91,6 +93,19 @@ def analyse_fitted(
     return summary
 
 
+def write_run_examples(cfg: DictConfig, model: nn.Module, dm: TextClassificationDataModule, n: int, out: Path) -> None:
+    """``examples=N``: ``out/examples.{html,tex}``, N informative test examples shaded token by token."""
+    given = cfg.analysis  # with analysis=[...]: its chunk, ig_steps and device; else the schema's
+    settings = Settings(int(cfg.seed), given.chunk, given.ig_steps) if given is not None else Settings(int(cfg.seed))
+    vocab = Vocabulary(dm.tokenizer, list(dm.label_names))
+    gold = dm.example_meta.get("test", {}).get("gold")
+    device = given.device if given is not None else "auto"
+    paths = write_classifier_examples(
+        model, dm.datasets["test"], vocab, n, out, gold=gold, settings=settings, device=device
+    )
+    log.info("highlighted examples: %s", ", ".join(map(str, paths)))
+
+
 def run_dir_of(ckpt_path: str | Path) -> Path | None:
     """The run directory a checkpoint belongs to: the nearest folder above it holding ``run.json``."""
     for parent in Path(ckpt_path).resolve().parents:
@@ -132,13 +147,22 @@ def trained_config(cfg: DictConfig, run_dir: Path | None) -> DictConfig:
 def analyze(cfg: DictConfig) -> dict[str, float]:
     """``attnbench-analyze``: analyse ``cfg.ckpt_path``; files and summary into its run directory
     (``analysis.run_dir``, else the run holding the checkpoint, else this job's output directory)."""
-    if cfg.analysis is None:
-        raise AnalysisError("choose the analyses: analysis=[kendall,permutation,adversarial,erasure,eraser,...]")
+    examples = int(cfg.get("examples") or 0)
+    if cfg.analysis is None and not examples:
+        raise AnalysisError(
+            "choose the analyses: analysis=[kendall,permutation,adversarial,erasure,eraser,...], "
+            "and/or examples=N (highlighted test examples)"
+        )
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     owner = run_dir_of(cfg.ckpt_path)
-    target = Path(cfg.analysis.run_dir) if cfg.analysis.run_dir else owner or Path(cfg.paths.output_dir)
+    chosen_dir = cfg.analysis.run_dir if cfg.analysis is not None else None
+    target = Path(chosen_dir) if chosen_dir else owner or Path(cfg.paths.output_dir)
     cfg = trained_config(cfg, owner)
     model, dm = load_trained(cfg, cfg.ckpt_path)
+    if examples:
+        write_run_examples(cfg, model, dm, examples, target / "analysis")
+    if cfg.analysis is None:
+        return {}
     summary = analyse_trained(cfg, model, dm, target)
     info = info_of(cfg, str(Path(cfg.ckpt_path).resolve()))
     if (target / RUN_FILE).is_file():

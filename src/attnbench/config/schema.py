@@ -276,6 +276,7 @@ class RunConfig:
     torch_threads: int | None = None
     skip_completed: bool = False  # a run directory whose run.json completed with this config hash: skip
     analysis: AnalysisConfig | None = None  # analysis=[kendall,...]: analyses after training (attnbench.analysis)
+    examples: int | None = None  # attnbench-analyze: N highlighted test examples (analysis/examples.html); null: none
     study: Any = None  # set by `attnbench-study`: {name, variant, label, run_name} (reports, W&B group)
 
 

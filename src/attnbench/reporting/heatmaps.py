@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
+from typing import Any
 
 from attnbench.reporting.records import Record, is_tfidf, lookup
 
@@ -21,19 +22,8 @@ def best_heatmaps(
     windows around the largest weights); a run whose checkpoint is gone gives the PNGs its
     ``attention_heatmaps`` callback wrote, if any."""
 
-    def rank(r: Record) -> tuple[float, float]:
-        col = lookup(r, column_key) if column_key else None
-        return (float(lookup(r, metric)), float(col) if isinstance(col, int | float) else 0.0)
-
-    def has_attention(r: Record) -> bool:
-        config = r.get("config") or {}
-        return not is_tfidf(config) and (config.get("attention") or {}).get("name") not in (None, "none")
-
-    candidates = [
-        r for r in records if r.get("status") == "completed" and lookup(r, metric) is not None and has_attention(r)
-    ]
     target = out / "heatmaps"
-    for r in sorted(candidates, key=rank, reverse=True):
+    for r in attention_runs(records, metric, column_key):
         checkpoint = r.get("checkpoint")
         try:
             if checkpoint and Path(checkpoint).is_file():
@@ -50,15 +40,32 @@ def best_heatmaps(
     return None, None
 
 
-def draw_heatmaps(record: Record, checkpoint: Path, out_dir: Path, num_examples: int) -> list[Path]:
-    """Rebuild a run's data and model from its resolved config and checkpoint; draw its first test batch."""
+def attention_runs(records: list[Record], metric: str, column_key: str | None = None) -> list[Record]:
+    """The completed attention runs with ``metric``, best first (among equal ones, the one with the
+    largest numeric ``column_key`` value, e.g. the longest sequences)."""
+
+    def rank(r: Record) -> tuple[float, float]:
+        col = lookup(r, column_key) if column_key else None
+        return (float(lookup(r, metric)), float(col) if isinstance(col, int | float) else 0.0)
+
+    def has_attention(r: Record) -> bool:
+        config = r.get("config") or {}
+        return not is_tfidf(config) and (config.get("attention") or {}).get("name") not in (None, "none")
+
+    candidates = [
+        r for r in records if r.get("status") == "completed" and lookup(r, metric) is not None and has_attention(r)
+    ]
+    return sorted(candidates, key=rank, reverse=True)
+
+
+def rebuild_run(record: Record, checkpoint: Path) -> tuple[Any, Any]:
+    """A run's task (weights of ``checkpoint``, eval mode) and its data module set up for ``test``, from
+    the run's resolved config."""
     # the training stack (torch, Lightning, the data modules) loads only when a heatmap is drawn: a report
     # without heatmaps, or of runs without attention, starts in a second
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from attnbench.runtime.alignment_heatmaps import AlignmentHeatmaps
-    from attnbench.runtime.callbacks import AttentionHeatmaps
     from attnbench.runtime.checkpoints import load_checkpoint, load_weights, restore_data_state
 
     cfg = OmegaConf.create(record["config"])
@@ -78,6 +85,16 @@ def draw_heatmaps(record: Record, checkpoint: Path, out_dir: Path, num_examples:
     model = instantiate(cfg.model, **dm.task_kwargs())
     load_weights(model, state, str(checkpoint))
     model.eval()
+    return model, dm
+
+
+def draw_heatmaps(record: Record, checkpoint: Path, out_dir: Path, num_examples: int) -> list[Path]:
+    """Rebuild a run's data and model from its resolved config and checkpoint; draw its first test batch."""
+    # the training stack loads only when a heatmap is drawn (see rebuild_run)
+    from attnbench.runtime.alignment_heatmaps import AlignmentHeatmaps
+    from attnbench.runtime.callbacks import AttentionHeatmaps
+
+    model, dm = rebuild_run(record, checkpoint)
     batch = next(iter(dm.test_dataloader()))
     # a seq2seq task draws source × output alignments; a classifier, texts shaded by weight
     seq2seq = hasattr(model, "decode_with_weights")

@@ -9,6 +9,7 @@ staging folder and renamed into place one by one: a report killed at any moment 
 
 from __future__ import annotations
 
+import html
 import logging
 import time
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from attnbench.reporting.analysis_plots import permutation_plot
+from attnbench.reporting.examples_run import best_examples
 from attnbench.reporting.heatmaps import best_heatmaps
 from attnbench.reporting.manifest import manifest, publish, run_fields, staging_dir
 from attnbench.reporting.page import figure_html, render_page
@@ -41,11 +43,13 @@ RESULT_FILES = [
     "length.png",
     "permutation.png",
     "heatmaps",
+    "examples.html",
+    "examples.tex",
     "index.html",
     "MANIFEST",
     SPEC_FILE,
 ]
-AD_HOC_PLOTS = ["bar", "length", "heatmaps"]
+AD_HOC_PLOTS = ["bar", "length", "heatmaps", "examples"]
 
 
 @dataclass
@@ -188,7 +192,23 @@ def draw_figures(table: Table, records: list[Record], plots: Sequence[str], out:
             caption = heatmap_caption(best, table.column_key, first_metric)
             figures.html += [figure_html(p, out, caption + f": {p.name}") for p in sorted(heat_dir.glob("*.png"))]
             figures.best_run = best
+    if "examples" in plots and (link := examples_link(records, first_metric, out, table.column_key)):
+        figures.files += ["examples.html", "examples.tex"]
+        figures.html.append(link)
     return figures
+
+
+def examples_link(records: list[Record], metric: str, out: Path, column_key: str | None) -> str | None:
+    """``examples.{html,tex}`` of the best attention run, and the page's link to them (None without)."""
+    run = best_examples(records, metric, out, column_key)
+    if run is None:
+        return None
+    caption = heatmap_caption(run, column_key, metric).replace("attention of", "test examples of", 1)
+    return (
+        f'<p id="examples"><a href="examples.html">Highlighted examples</a> (<a href="examples.tex">LaTeX</a>):'
+        f" {html.escape(caption)}; each token shaded by its attention weight, beside gradient×input,"
+        " leave-one-out and integrated gradients (a seq2seq run: the source tokens per output token).</p>"
+    )
 
 
 def heatmap_caption(run: Record, column_key: str | None, metric: str) -> str:

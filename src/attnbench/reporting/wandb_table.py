@@ -52,6 +52,8 @@ def log_table_to_wandb(
             run.log({f"plots/{name[:-4]}": wandb.Image(str(out / name))})
     for path in sorted((out / "heatmaps").glob("*.png")):  # the best run's attention, for the W&B Report
         run.log({f"heatmaps/{path.stem}": wandb.Image(str(path))})
+    if (out / "examples.html").is_file():  # the best run's highlighted examples, one self-contained page
+        run.log({"examples": wandb.Html((out / "examples.html").read_text())})
     run.summary["runs"] = len(records)
     directory = run.dir
     run.finish()

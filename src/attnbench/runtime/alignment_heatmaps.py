@@ -18,7 +18,7 @@ from attnbench.tasks.seq2seq import Seq2SeqTask
 
 
 def draw_alignment(source: list[str], output: list[str], weights: list[list[float]], title: str, path: Path) -> None:
-    """One PNG: ``weights`` [len(output)][len(source)] as a grey-scale matrix (white 0, black 1)."""
+    """One PNG: ``weights`` ``[len(output)][len(source)]`` as a grey-scale matrix (white 0, black 1)."""
     cell = 0.32
     fig = Figure(figsize=(1.5 + cell * max(len(source), 4), 1.2 + cell * max(len(output), 2)))
     FigureCanvasAgg(fig)  # Figure + Agg directly: no pyplot, no global backend state

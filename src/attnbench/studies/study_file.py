@@ -48,7 +48,7 @@ TABLE_KEYS = {
     "directions",
 }
 DIRECTIONS = ("higher", "lower", "none")
-PLOTS = ("bar", "length", "heatmaps", "permutation")  # permutation: analysis=[permutation] runs
+PLOTS = ("bar", "length", "heatmaps", "permutation", "examples")  # permutation: analysis=[permutation] runs
 
 
 class StudyError(ValueError):
@@ -156,7 +156,7 @@ def load_study(name_or_path: str | Path) -> Study:
     table = _table(raw.get("table") or {}, grid, variants, where)
     plots = raw.get("plots")
     if plots is None:
-        plots = ["bar", "heatmaps"] + (["length"] if table["columns"] else [])
+        plots = ["bar", "heatmaps", "examples"] + (["length"] if table["columns"] else [])
     bad = sorted(set(plots) - set(PLOTS))
     if bad:
         raise StudyError(f"{where} plots {bad} unknown; use {list(PLOTS)}")

@@ -1,0 +1,102 @@
+"""Highlighted examples of a run, from its checkpoint: a classifier's test texts shaded by attention,
+gradient×input, leave-one-out and integrated gradients (:mod:`attnbench.analysis.examples`), or a
+seq2seq model's source tokens shaded for each output token beside its alignment heatmap.
+
+:func:`best_examples` is the study report's step (the best attention run, as for the heatmaps);
+:func:`run_examples` serves ``attnbench-analyze ... examples=N`` for any checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from attnbench.reporting.examples import AlignmentExample, write_examples
+from attnbench.reporting.heatmaps import attention_runs, rebuild_run
+from attnbench.reporting.records import Record
+
+log = logging.getLogger(__name__)
+
+NUM_EXAMPLES = 6  # examples on a study's page: the four τ/correctness corners and two more
+
+
+def best_examples(
+    records: list[Record], metric: str, out: Path, column_key: str | None = None, n: int = NUM_EXAMPLES
+) -> Record | None:
+    """``out/examples.{html,tex}`` of the best attention run with a checkpoint (by ``metric``, as
+    :func:`~attnbench.reporting.heatmaps.best_heatmaps` ranks them); the run, or None when none could
+    be drawn."""
+    for r in attention_runs(records, metric, column_key):
+        checkpoint = r.get("checkpoint")
+        if not checkpoint or not Path(checkpoint).is_file():
+            continue
+        try:
+            model, dm = rebuild_run(r, Path(checkpoint))
+            run_examples(model, dm, n, out, seed=int((r.get("config") or {}).get("seed") or 0))
+        except Exception as err:  # a run this code cannot rebuild or analyse: try the next best
+            log.warning("examples of %s failed (%s: %s)", r["_path"], type(err).__name__, err)
+            continue
+        return r
+    return None
+
+
+def run_examples(model: Any, dm: Any, n: int, out: Path, seed: int = 0, device: str = "auto") -> list[Path]:
+    """``out/examples.{html,tex}`` for a trained ``model`` (a classifier with attention, or a seq2seq
+    task) over ``dm``'s test split (set up)."""
+    # torch and the analyses load only when examples are drawn: a report without them starts in a second
+    from attnbench.analysis.context import Settings
+    from attnbench.analysis.examples import Vocabulary, write_classifier_examples
+
+    if hasattr(model, "decode_with_weights"):
+        return seq2seq_examples(model, dm, n, out)
+    gold = dm.example_meta.get("test", {}).get("gold")
+    vocab = Vocabulary(dm.tokenizer, list(dm.label_names))
+    return write_classifier_examples(
+        model, dm.datasets["test"], vocab, n, out, gold=gold, settings=Settings(seed=seed), device=device
+    )
+
+
+def seq2seq_examples(task: Any, dm: Any, n: int, out: Path) -> list[Path]:
+    """The first test batch greedily decoded; ``n`` pairs, exact and wrong ones alternately where both
+    exist, each with its alignment heatmap embedded in the page."""
+    # the training stack loads only here (see run_examples)
+    import torch
+
+    from attnbench.runtime.alignment_heatmaps import draw_alignment
+
+    batch = next(iter(dm.test_dataloader()))
+    with torch.no_grad():
+        decoded = task.decode_with_weights(batch)
+    if decoded.weights is None:
+        return []
+    source_vocab, target_vocab = dm.source_vocab, task.vocab
+    pairs = []
+    for i in range(len(batch)):
+        k, m = int(decoded.lengths[i]), int(batch.source_lengths[i])
+        output = target_vocab.decode(decoded.tokens[i, :k].tolist())
+        reference = target_vocab.join(target_vocab.decode(batch.target_out[i].tolist()))
+        source = [source_vocab.tokens[t] for t in batch.source[i, :m].tolist()]
+        weights = decoded.weights[i, :k, :m].float().cpu().tolist()
+        exact = target_vocab.join(output) == reference
+        pairs.append(AlignmentExample(int(batch.index[i]), source, output, weights, reference, exact))
+    chosen = alternate(pairs, n)
+    with tempfile.TemporaryDirectory() as tmp:  # the PNGs live only until the page embeds them
+        for e in chosen:
+            e.heatmap = Path(tmp) / f"test{e.index}.png"
+            draw_alignment(e.source, e.output, e.weights, f"test pair {e.index}", e.heatmap)
+        note = "Each row: an output token, and the source tokens shaded by the weight it gave them."
+        return write_examples(chosen, out, "Highlighted test pairs", note)
+
+
+def alternate(pairs: list[AlignmentExample], n: int) -> list[AlignmentExample]:
+    """Up to ``n`` of ``pairs``: exact and wrong outputs taken in turn while both last, in batch order."""
+    right = [p for p in pairs if p.correct]
+    wrong = [p for p in pairs if not p.correct]
+    out: list[AlignmentExample] = []
+    while len(out) < n and (right or wrong):
+        for group in (right, wrong):
+            if group and len(out) < n:
+                out.append(group.pop(0))
+    return out
