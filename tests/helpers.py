@@ -67,6 +67,7 @@ def isolated_env_vars(base: Path) -> dict[str, str | None]:
     wandb_home = base / "wandb-home"
     return {
         "WANDB_API_KEY": None,
+        "WANDB_IDENTITY_TOKEN_FILE": None,
         "WANDB_MODE": None,
         "WANDB_BASE_URL": None,
         "NETRC": str(base / "no-such-netrc"),

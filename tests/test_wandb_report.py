@@ -16,7 +16,8 @@ import yaml
 
 from attnbench.reporting.report import write_report
 from attnbench.reporting.wandb_publish import build_report, publish
-from attnbench.reporting.wandb_report import read_spec
+from attnbench.reporting.wandb_report import read_spec, scatter_key
+from attnbench.reporting.wandb_table import report_group, table_run_id
 from attnbench.studies.study_file import load_study
 
 # read before the autouse fixture removes it: the online test publishes with the caller's own key
@@ -62,7 +63,8 @@ def grid_study(tmp_path: Path) -> tuple[Any, Path]:
     return study, sweep
 
 
-def test_spec_of_a_length_study_and_its_objects_built_offline(tmp_path: Path) -> None:
+def test_spec_of_a_length_study_and_its_objects_built_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_BASE_URL", "https://wandb.example.org")  # a self-hosted server: links go there
     study, sweep = grid_study(tmp_path)
     out = tmp_path / "out"
     summary = write_report([sweep], out, study=study, command="test", log_wandb=False, wandb_report=True)
@@ -93,7 +95,25 @@ def test_spec_of_a_length_study_and_its_objects_built_offline(tmp_path: Path) ->
     keys = {(f.key.name, f.op, str(f.value)) for f in wexpr.expr_to_filters(table_run.filters).filters}
     assert keys == {("group", "=", "lengths"), ("jobType", "IN", "['report']")}
     links = report.blocks[-1].text
-    assert "(https://wandb.ai/attnbench-tests/attnbench/runs/attn16s2)" in links
+    assert "(https://wandb.example.org/attnbench-tests/attnbench/runs/attn16s2)" in links
+
+
+def test_a_group_column_is_plotted_by_its_option_name() -> None:
+    """``columns: data`` (a Hydra group): the scatter's x is the chosen option's name, which the loggers
+    get as ``choices.data`` (the run's ``data`` key is the whole resolved group)."""
+    records = [{"config": {"data": {"name": "bbc_news"}}, "choices": {"data": "bbc_news", "encoder": "bilstm"}}]
+    assert scatter_key("data", records) == "choices.data"
+    assert scatter_key("data.synthetic.length", records) == "data.synthetic.length"
+
+
+def test_reports_of_ad_hoc_runs_filter_their_own_table_run() -> None:
+    """Without a study or a W&B group, a report's table run gets a group named after its set of runs, so
+    its filter does not match every report run of the project; two sets get two groups."""
+    a = [{"_path": "/x/a/run.json", "run_dir": "/x/a", "config": {"logger": {"wandb": {"project": "p"}}}}]
+    b = [{"_path": "/x/b/run.json", "run_dir": "/x/b", "config": {"logger": {"wandb": {"project": "p"}}}}]
+    assert report_group(a, None).startswith("report-") and report_group(a, None) != report_group(b, None)
+    assert report_group(a, None) == report_group(list(a), None)
+    assert table_run_id("p", report_group(a, None)) != table_run_id("p", report_group(b, None))
 
 
 @pytest.mark.skipif(not ONLINE_KEY, reason="publishing a W&B Report needs credentials (WANDB_API_KEY)")

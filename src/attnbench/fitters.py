@@ -132,7 +132,7 @@ class LightningFitter:
             default_root_dir=str(record.run_dir),
         )
         for lg in record.loggers:
-            lg.log_hyperparams(record.config)
+            lg.log_hyperparams(record.logged_config)
 
     def fit(self, dm: Any) -> dict[str, float]:
         """Train (resuming when :func:`resume_checkpoint` finds a checkpoint); the validation metrics
@@ -149,10 +149,21 @@ class LightningFitter:
         ckpt_cb = self.trainer.checkpoint_callback
         if isinstance(ckpt_cb, ModelCheckpoint) and ckpt_cb.best_model_path:
             fields["checkpoint"] = str(Path(ckpt_cb.best_model_path).resolve())
-            self.trainer.validate(
-                self.model, datamodule=dm, ckpt_path=fields["checkpoint"], weights_only=True, verbose=False
-            )
+            self._validate_best(dm, fields["checkpoint"])
         return self._metrics("val/")
+
+    def _validate_best(self, dm: Any, checkpoint: str) -> None:
+        """The validation metrics of the best checkpoint, logged as ``best_checkpoint/val/...``: under
+        ``val/...`` they would add a point at ``epoch = max_epochs`` to every per-epoch curve."""
+        loggers = self.trainer.loggers
+        self.trainer.loggers = []
+        try:
+            self.trainer.validate(self.model, datamodule=dm, ckpt_path=checkpoint, weights_only=True, verbose=False)
+        finally:
+            self.trainer.loggers = loggers
+        best = {f"best_checkpoint/{k}": v for k, v in self._metrics("val/").items()}
+        for lg in loggers:
+            lg.log_metrics(best, step=self.trainer.global_step)
 
     def test(self, dm: Any) -> dict[str, float]:
         """Test the best checkpoint of this fit, or the model as it is (evaluation of a checkpoint)."""
@@ -186,7 +197,7 @@ class ClassicalFitter:
         self.record = record
         record.loggers = build_loggers(cfg.get("logger"), record.fields["run_id"])
         for lg in record.loggers:
-            lg.log_hyperparams(record.config)
+            lg.log_hyperparams(record.logged_config)
         self.model = instantiate(cfg.model, seed=cfg.seed)
 
     def fit(self, dm: Any) -> dict[str, float]:

@@ -56,7 +56,8 @@ class WandbConfig:
     mode: str = "auto"  # auto (online with credentials, else offline) | online | offline | disabled
     save_dir: str = "${paths.output_dir}"
     log_model: bool = False
-    init_timeout: float = 60.0
+    init_timeout: float = 60.0  # seconds wandb.init may take online before the run logs offline instead
+    finish_timeout: float = 60.0  # seconds run.finish waits for uploads; what is left stays on disk (wandb sync)
     id: str | None = None  # null: the run's id (attempts.json), shared by every attempt of the run
 
 

@@ -26,12 +26,14 @@ from attnbench.reporting.wandb_report import (
     runset_filter,
     save_spec,
 )
+from attnbench.runtime.loggers import wandb_settings
 
 log = logging.getLogger(__name__)
 
 
-def runs_markdown(block: dict[str, Any], entity: str, project: str) -> str:
-    """A markdown list: each run's label, seed and metric, linked to its W&B page when its id is known."""
+def runs_markdown(block: dict[str, Any], entity: str, project: str, app_url: str) -> str:
+    """A markdown list: each run's label, seed and metric, linked to its W&B page (on the server wandb is
+    configured for, ``app_url``) when its id is known."""
     lines = []
     for run in block["runs"]:
         value = run["value"]
@@ -42,7 +44,7 @@ def runs_markdown(block: dict[str, Any], entity: str, project: str) -> str:
         )
         text = f"{run['label']}, seed {run['seed']} ({run['name']}): {shown}"
         if run.get("run_id"):
-            text = f"[{text}](https://wandb.ai/{entity}/{project}/runs/{run['run_id']})"
+            text = f"[{text}]({app_url.rstrip('/')}/{entity}/{project}/runs/{run['run_id']})"
         lines.append(f"- {text}")
     return "\n".join(lines) or "(no runs)"
 
@@ -76,9 +78,12 @@ def panel(block: dict[str, Any]) -> Any:
     raise ReportSpecError(f"unknown block kind {kind!r}")
 
 
-def build_report(spec: dict[str, Any], entity: str) -> wr.Report:
-    """The report's objects (nothing is sent): text, the study's runs grouped by job type, the table run."""
+def build_report(spec: dict[str, Any], entity: str, app_url: str | None = None) -> wr.Report:
+    """The report's objects (nothing is sent): text, the study's runs grouped by job type, the table run.
+    ``app_url``: the W&B web address run links point to (default: that of the server wandb is
+    configured for: ``WANDB_BASE_URL`` or ``wandb login --host``)."""
     project = spec["project"]
+    app_url = app_url or wandb_settings().app_url
     runs = wr.Runset(
         entity=entity,
         project=project,
@@ -98,7 +103,8 @@ def build_report(spec: dict[str, Any], entity: str) -> wr.Report:
         if kind == "markdown":
             blocks.append(wr.MarkdownBlock(text=block["text"]))
         elif kind == "runs":
-            blocks += [wr.H2(text=block["title"]), wr.MarkdownBlock(text=runs_markdown(block, entity, project))]
+            markdown = runs_markdown(block, entity, project, app_url)
+            blocks += [wr.H2(text=block["title"]), wr.MarkdownBlock(text=markdown)]
         else:
             runset = table_run if kind in ("images", "table") else runs
             blocks.append(wr.PanelGrid(runsets=[runset], panels=[panel(block)]))

@@ -19,7 +19,7 @@ from attnbench.reporting.labels import label
 from attnbench.reporting.records import Record, lookup, model_name
 from attnbench.reporting.spec import StudySpec
 from attnbench.reporting.statistics import Table
-from attnbench.reporting.wandb_table import PLOT_FILES, wandb_settings
+from attnbench.reporting.wandb_table import PLOT_FILES, report_group, wandb_settings
 from attnbench.runtime.record import write_json_atomic
 
 SPEC_FILE = "wandb_report.json"
@@ -67,7 +67,7 @@ def build_spec(table: Table, records: list[Record], study: StudySpec | None, out
     wb = wandb_settings(records) or {}
     metric = table.metric_of[table.columns[0][0]]
     job_types = sorted({str(j) for r in records if (j := run_job_type(r))})
-    group = study.name if study else next((g for r in records if (g := run_group(r))), None)
+    group = report_group(records, study)
     text = [f"**{study.question}**" if study and study.question else "", study.description if study else ""]
     blocks: list[dict[str, Any]] = [
         {"kind": "markdown", "text": "\n\n".join(t for t in text if t) or f"Runs of {group or 'attnbench'}."},
@@ -89,7 +89,7 @@ def build_spec(table: Table, records: list[Record], study: StudySpec | None, out
     ]
     if table.column_key:
         title = f"{label(metric)} against {table.column_key}"
-        blocks.append({"kind": "scatter", "title": title, "x": table.column_key, "y": metric})
+        blocks.append({"kind": "scatter", "title": title, "x": scatter_key(table.column_key, records), "y": metric})
     keys = image_keys(out)
     if keys:
         blocks.append({"kind": "images", "title": "plots and the best run's attention heatmaps", "keys": keys})
@@ -101,10 +101,20 @@ def build_spec(table: Table, records: list[Record], study: StudySpec | None, out
         "description": (study.question if study else "") or f"{len(records)} runs",
         "entity": wb.get("entity"),
         "project": wb.get("project", "attnbench"),
-        "runset": {"group": group, "job_types": job_types},
+        # ad-hoc runs without a group of their own are not filtered by one (the table run is)
+        "runset": {"group": group if study or any(run_group(r) for r in records) else None, "job_types": job_types},
         "report_run": {"group": group, "job_type": REPORT_JOB_TYPE},
         "blocks": blocks,
     }
+
+
+def scatter_key(column_key: str, records: list[Record]) -> str:
+    """The run-config key to plot a column against: a Hydra group (``data``) by the option's name, which
+    the loggers get as ``choices.<group>`` (the group's own config key is a whole mapping); any other
+    key (``data.synthetic.length``) as it is."""
+    if any(column_key in (r.get("choices") or {}) for r in records):
+        return f"choices.{column_key}"
+    return column_key
 
 
 def run_group(record: Record) -> str | None:
@@ -145,7 +155,7 @@ def read_spec(path: Path) -> dict[str, Any]:
 
 
 def has_credentials() -> bool:
-    """Whether W&B credentials are set (``WANDB_API_KEY`` or ``~/.netrc``), as the loggers decide it."""
+    """Whether wandb finds credentials for its configured server, as the loggers decide it."""
     # attnbench.runtime.loggers imports Lightning (seconds): only when a W&B Report is asked for
     from attnbench.runtime.loggers import wandb_credentials_present
 

@@ -3,8 +3,9 @@ plots and the best run's attention heatmaps as images)."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any
 
 from attnbench.reporting.records import Record
 from attnbench.reporting.spec import StudySpec
@@ -12,12 +13,32 @@ from attnbench.reporting.statistics import Table
 from attnbench.reporting.tables import headers, plain_rows
 
 PLOT_FILES = ("bar.png", "length.png")
-WandbMode = Literal["online", "offline", "disabled", "shared"]  # what resolve_wandb_mode returns (a str)
 
 
 def wandb_settings(records: list[Record]) -> dict[str, Any] | None:
     """The W&B logger config of the first run that used W&B, or None when none did."""
     return next((c for r in records if (c := ((r.get("config") or {}).get("logger") or {}).get("wandb"))), None)
+
+
+def report_group(records: list[Record], study: StudySpec | None) -> str:
+    """The W&B group of a report's runs: the study's name, else the runs' own group, else one named after
+    the set of runs (``report-<hash>``), so a report of ad-hoc runs finds its own table run only."""
+    if study:
+        return study.name
+    group = next(
+        (g for r in records if (g := (((r.get("config") or {}).get("logger") or {}).get("wandb") or {}).get("group"))),
+        None,
+    )
+    if group:
+        return str(group)
+    dirs = sorted(str(r.get("run_dir") or r.get("_path")) for r in records)
+    return "report-" + hashlib.sha256("\n".join(dirs).encode()).hexdigest()[:12]
+
+
+def table_run_id(project: str, group: str) -> str:
+    """The fixed W&B id of a group's table run: every report of the study updates that one run
+    (``resume="allow"``) instead of adding one more that the report's filter would also match."""
+    return "table-" + hashlib.sha256(f"{project}/{group}".encode()).hexdigest()[:16]
 
 
 def log_table_to_wandb(
@@ -32,18 +53,22 @@ def log_table_to_wandb(
     # wandb and Lightning (under attnbench.runtime.loggers) take seconds to import: only for runs that used W&B
     import wandb
 
-    from attnbench.runtime.loggers import resolve_wandb_mode
+    from attnbench.config.runtime import WandbConfig
+    from attnbench.runtime.loggers import start_wandb_run
+    from attnbench.runtime.run_record import finish_wandb_run
 
-    run = wandb.init(
-        project=wb.get("project", "attnbench"),
+    project, group = wb.get("project", "attnbench"), report_group(records, study)
+    run = start_wandb_run(
+        wb.get("mode", "auto"),
+        float(wb.get("init_timeout", WandbConfig.init_timeout)),
+        float(wb.get("finish_timeout", WandbConfig.finish_timeout)),
+        project=project,
         entity=wb.get("entity"),
-        group=study.name if study else wb.get("group"),
+        group=group,
         job_type="report",
-        name=f"{study.name if study else 'runs'}-table",
+        name=f"{group}-table",
         dir=str(save_dir),
-        mode=cast(WandbMode, resolve_wandb_mode(wb.get("mode", "auto"))),
-        reinit="finish_previous",
-        settings=wandb.Settings(silent=True),
+        id=table_run_id(project, group),
     )
     columns: list[str | int] = [*headers(table)]
     run.log({"comparison": wandb.Table(columns=columns, data=plain_rows(table))})
@@ -56,5 +81,5 @@ def log_table_to_wandb(
         run.log({"examples": wandb.Html((out / "examples.html").read_text())})
     run.summary["runs"] = len(records)
     directory = run.dir
-    run.finish()
+    finish_wandb_run(run, exit_code=0)
     return str(Path(directory).parent)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import csv
 import logging
-import netrc
 import os
+import time
 from pathlib import Path
 from typing import Any, Literal, Protocol, cast, runtime_checkable
 
@@ -26,28 +26,69 @@ log = logging.getLogger(__name__)
 WandbMode = Literal["online", "offline", "disabled", "shared"]  # the modes wandb.init's annotation names
 
 
-def wandb_credentials_present() -> bool:
-    """True when an API key is in the environment or in ~/.netrc for the W&B host."""
+def wandb_settings() -> Any:
+    """wandb's own settings as ``wandb.init`` would read them now: its settings file (where ``wandb login
+    --host`` keeps the server address; ``WANDB_CONFIG_DIR`` moves it) and the ``WANDB_*`` variables.
+    Built afresh on each call, so a changed environment is seen (wandb's process-wide copy is not)."""
+    import wandb  # here, not at the top: it takes seconds to import and most runs log elsewhere
+
+    settings = wandb.Settings()
+    config_dir = os.environ.get("WANDB_CONFIG_DIR")
+    settings_file = Path(config_dir) / "settings" if config_dir else Path("~/.config/wandb/settings").expanduser()
+    settings.settings_system = str(settings_file)
+    settings.update_from_system_settings()
+    settings.update_from_env_vars(dict(os.environ))
+    return settings
+
+
+def wandb_credentials() -> str | None:
+    """Where wandb would find credentials for the server it is configured for, or None. Asked of wandb
+    itself (its netrc lookup for its configured host, its identity-token and settings keys), so a
+    ``wandb login`` (which writes the key under wandb's default host, or the ``--host`` it was given) is
+    seen as wandb sees it."""
+    from wandb.sdk.lib import wbauth  # with wandb: seconds to import
+
+    settings = wandb_settings()
+    host = settings.base_url
     if os.environ.get("WANDB_API_KEY"):
-        return True
-    host = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai").split("://")[-1].split("/")[0]
-    path = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+        return "WANDB_API_KEY"
+    if os.environ.get("WANDB_IDENTITY_TOKEN_FILE") or settings.identity_token_file:
+        return f"an identity token file for {host}"
     try:
-        return path.is_file() and netrc.netrc(path).authenticators(host) is not None
-    except (netrc.NetrcParseError, OSError):
-        return False
+        if wbauth.read_netrc_auth(host=host):
+            return f"the netrc entry for {host}"
+    except Exception as err:  # a malformed key: wandb.init would fail on it too
+        log.warning("W&B: the netrc entry for %s is not usable (%s)", host, err)
+        return None
+    if settings.api_key:
+        return f"wandb's settings for {host}"
+    return None
+
+
+def wandb_credentials_present() -> bool:
+    """True when wandb finds credentials for its configured server (:func:`wandb_credentials`)."""
+    return wandb_credentials() is not None
 
 
 def resolve_wandb_mode(mode: str) -> str:
-    """``auto`` → ``online`` with credentials, else ``offline``. ``WANDB_MODE`` in the environment wins."""
+    """``auto`` → ``online`` with credentials, else ``offline``. ``WANDB_MODE`` in the environment wins.
+    The choice and its reason go to the log."""
     env = os.environ.get("WANDB_MODE")
     if env:
-        return "offline" if env == "dryrun" else env
+        resolved = "offline" if env == "dryrun" else env
+        log.info("W&B mode %s: WANDB_MODE=%s in the environment", resolved, env)
+        return resolved
     if mode not in ("auto", "online", "offline", "disabled"):
         raise ValueError(f"logger.wandb.mode={mode!r}; use auto, online, offline or disabled")
-    if mode == "auto":
-        return "online" if wandb_credentials_present() else "offline"
-    return mode
+    if mode != "auto":
+        log.info("W&B mode %s: logger.wandb.mode=%s", mode, mode)
+        return mode
+    source = wandb_credentials()
+    if source:
+        log.info("W&B mode online: logger.wandb.mode=auto and credentials from %s", source)
+        return "online"
+    log.info("W&B mode offline: logger.wandb.mode=auto and no credentials (WANDB_API_KEY or `wandb login`)")
+    return "offline"
 
 
 def wandb_logger(
@@ -61,6 +102,7 @@ def wandb_logger(
     tags: list[str] | None = None,
     log_model: bool = WandbConfig.log_model,
     init_timeout: float = WandbConfig.init_timeout,
+    finish_timeout: float = WandbConfig.finish_timeout,
     id: str | None = None,
 ) -> WandbLogger:
     """A ``WandbLogger`` for one job (one W&B run), files under ``save_dir/wandb``.
@@ -71,45 +113,69 @@ def wandb_logger(
     that one run.
 
     Online init waits at most ``init_timeout`` seconds, then the run falls back to offline mode so
-    a flaky network never stalls a sweep.
+    a flaky network never stalls a sweep; at the end ``run.finish`` waits at most ``finish_timeout``
+    seconds for uploads (the rest stays on disk for ``wandb sync``).
     """
-    import wandb  # here, not at the top: it takes seconds to import and most runs log elsewhere
-
     if process_rank() != 0:  # DDP workers: Lightning gives them a no-op experiment
         return WandbLogger(project=project, save_dir=save_dir, log_model=log_model)
-    resolved = resolve_wandb_mode(mode)
-    Path(save_dir).mkdir(parents=True, exist_ok=True)
+    run = start_wandb_run(
+        mode,
+        init_timeout,
+        finish_timeout,
+        project=project,
+        entity=entity,
+        group=group,
+        job_type=job_type,
+        name=name,
+        tags=list(tags or []),
+        dir=save_dir,
+        id=id or None,
+    )
+    # WandbLogger attaches to the active run created above (one run per job).
+    return WandbLogger(project=project, save_dir=save_dir, log_model=log_model, experiment=run)
 
-    def init(mode: str, settings: wandb.Settings) -> None:
-        wandb.init(
-            project=project,
-            entity=entity,
-            group=group,
-            job_type=job_type,
-            name=name,
-            tags=list(tags or []),
-            dir=save_dir,
+
+def start_wandb_run(mode: str, init_timeout: float, finish_timeout: float, **init: Any) -> Any:
+    """``wandb.init(**init)`` in the mode :func:`resolve_wandb_mode` chooses, never stuck on the network:
+    online it waits at most ``init_timeout`` seconds, then tears the failed attempt down (it holds the
+    run id while its service lives) and starts the same run offline, saying so in one line. With an
+    ``id`` the run resumes (``resume="allow"``). ``finish_timeout`` bounds the uploads at ``finish``."""
+    import wandb  # here, not at the top: it takes seconds to import and most runs log elsewhere
+
+    resolved = resolve_wandb_mode(mode)
+    Path(init["dir"]).mkdir(parents=True, exist_ok=True)
+
+    def start(run_mode: str, settings: wandb.Settings) -> Any:
+        return wandb.init(
+            **init,
             reinit="finish_previous",
-            id=id or None,
-            resume="allow" if id else None,
+            resume="allow" if init.get("id") else None,
             # a WANDB_MODE from the environment goes through as given: wandb validates it (its settings
             # accept more modes than init's annotation names)
-            mode=cast(WandbMode, mode),
+            mode=cast(WandbMode, run_mode),
             settings=settings,
         )
 
+    run = None
     if resolved == "online":
+        started = time.perf_counter()
         try:
-            init("online", wandb.Settings(init_timeout=init_timeout, silent=True))
+            run = start("online", wandb.Settings(init_timeout=init_timeout, finish_timeout=finish_timeout, silent=True))
         except Exception as err:  # network or auth trouble: keep the run, log offline
-            log.warning("W&B online init failed (%s); logging offline instead", err)
             resolved = "offline"
-    if resolved != "online":
-        init(resolved, wandb.Settings(silent=True))
-    assert wandb.run is not None, "wandb.init above started the run"
-    log.info("W&B run %s (%s)", wandb.run.id, resolved)
-    # WandbLogger attaches to the active run created above (one run per job).
-    return WandbLogger(project=project, save_dir=save_dir, log_model=log_model, experiment=wandb.run)
+            wandb.teardown()  # the failed attempt keeps the run id claimed until its service is gone
+            log.warning(
+                "W&B: no answer from %s within %.0f s (%s); logging offline instead (upload later with "
+                "`wandb sync %s/wandb/offline-run-*`)",
+                wandb_settings().base_url,
+                time.perf_counter() - started,
+                str(err).splitlines()[0][:200],
+                init["dir"],
+            )
+    if run is None:
+        run = start(resolved, wandb.Settings(silent=True))
+    log.info("W&B run %s (%s)", run.id, resolved)
+    return run
 
 
 @runtime_checkable

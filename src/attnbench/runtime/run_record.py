@@ -58,7 +58,26 @@ def summarize_loggers(loggers: list[Logger], summary: dict[str, float], step: in
             lg.finalize(status)
         finally:
             if isinstance(lg, WandbLogger):
-                lg.experiment.finish(exit_code=0 if status == "success" else 1)
+                finish_wandb_run(lg.experiment, exit_code=0 if status == "success" else 1)
+
+
+def finish_wandb_run(run: Any, exit_code: int) -> None:
+    """``run.finish`` bounded by the run's ``finish_timeout`` (``logger.wandb.finish_timeout``): a network
+    that slows at the end never hangs the job. When the wait ran out, the log says what was not
+    uploaded and how to send it later (everything stays on disk)."""
+    limit = float(getattr(run.settings, "finish_timeout", 0.0) or 0.0)
+    started = time.perf_counter()
+    online = not getattr(run.settings, "_offline", True)
+    run_dir = Path(run.dir).parent if getattr(run, "dir", None) else None
+    run.finish(exit_code=exit_code)
+    if online and limit > 0 and time.perf_counter() - started >= limit:
+        log.warning(
+            "W&B: the upload did not finish within logger.wandb.finish_timeout=%gs; what was not sent is "
+            "in %s: upload it with `wandb sync %s`",
+            limit,
+            run_dir,
+            run_dir,
+        )
 
 
 class RunRecord:
@@ -86,8 +105,15 @@ class RunRecord:
 
     @property
     def config(self) -> dict[str, Any]:
-        """The resolved configuration (what every logger gets as hyperparameters)."""
+        """The resolved configuration."""
         return self.fields["config"]
+
+    @property
+    def logged_config(self) -> dict[str, Any]:
+        """What every logger gets as hyperparameters: the resolved configuration plus ``choices``, the
+        option Hydra chose in each group (``choices.data = bbc_news``), so a dashboard can plot against a
+        group by its option's name rather than by the whole resolved group."""
+        return {**self.fields["config"], "choices": dict(self.fields.get("choices") or {})}
 
     @property
     def timings(self) -> dict[str, float]:
