@@ -90,7 +90,7 @@ def config_hash(cfg: DictConfig | dict[str, Any]) -> str:
             parent = parent.get(p) if isinstance(parent, dict) else None
         if isinstance(parent, dict):
             parent.pop(leaf, None)
-    if isinstance(resolved.get("model"), dict):
+    if isinstance(resolved, dict) and isinstance(resolved.get("model"), dict):
         resolved["model"] = _recorded_model(resolved["model"])
     resolved = _drop_unset(resolved)
     return hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:16]
