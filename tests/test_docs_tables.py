@@ -11,12 +11,14 @@ A quoted table sits under a marker comment naming the generated file::
 
 The copy must equal the generated rows and footnote line for line, so a number edited by hand, a row
 dropped or added, or a table regenerated without updating its copy fails here. A table with a
-``mean ± std`` cell outside such a marker is a hand-typed results table, and fails too.
+``mean ± std`` cell outside such a marker is a hand-typed results table, and fails too. After a
+study is regenerated, ``python tests/test_docs_tables.py --write`` pastes its table again.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,6 +100,24 @@ def check_page(text: str, root: Path = ROOT) -> tuple[list[str], list[str]]:
     return quoted, problems
 
 
+def refresh_page(text: str, root: Path = ROOT) -> str:
+    """The page with every quoted copy replaced by its generated file's rows and footnote (what
+    ``python tests/test_docs_tables.py --write`` does after a study is regenerated)."""
+    lines = text.splitlines()
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        out.append(lines[i])
+        match = MARKER.match(lines[i].strip())
+        i += 1
+        if match and (root / match.group(1)).is_file():
+            start = _skip_blank(lines, i)
+            end = _table_and_footnote(lines, start)[1]
+            out += ["", *generated_block(root / match.group(1))]
+            i = end
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
 def test_quoted_tables_equal_the_generated_ones() -> None:
     for page in PAGES:
         quoted, problems = check_page(page.read_text(encoding="utf-8"))
@@ -134,5 +154,18 @@ def test_a_dropped_or_added_row_and_an_unmarked_table_fail(tmp_path: Path) -> No
     missing = good.replace("results/toy/", "results/nope/")
     assert len(check_page(added, tmp_path)[1]) == 1
     assert len(check_page(dropped, tmp_path)[1]) == 1
+    assert refresh_page(added, tmp_path) == refresh_page(dropped, tmp_path) == good
     assert check_page(unmarked, tmp_path) == ([], ["line 5: a hand-typed results row; quote results/<name>/table.md"])
     assert "does not exist" in check_page(missing, tmp_path)[1][0]
+
+
+if __name__ == "__main__":
+    # After regenerating a study: paste its table again into every page that quotes it.
+    if sys.argv[1:] != ["--write"]:
+        sys.exit("usage: python tests/test_docs_tables.py --write  (rewrites the quoted tables in place)")
+    for page in PAGES:
+        old = page.read_text(encoding="utf-8")
+        new = refresh_page(old)
+        if new != old:
+            page.write_text(new, encoding="utf-8")
+            print(f"updated {page.relative_to(ROOT)}")
