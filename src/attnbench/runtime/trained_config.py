@@ -12,6 +12,7 @@ Hydra reads the command line: Hydra's grammar does not accept ``=`` in an unquot
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +25,21 @@ from attnbench.runtime.record import RUN_FILE, read_run_record
 
 # What a run computes, as opposed to how and where it runs.
 COMPUTED = ("data", "encoder", "attention", "pooling", "model", "decoder", "decode", "seed")
+# A ``key=value`` override (``ckpt_path=x.ckpt``, ``+data.x=1``), not a path such as ``logs/seed=42/best.ckpt``.
+OVERRIDE = re.compile(r"^[+~]*[A-Za-z_][\w.]*=")
 
 
 def checkpoint_argv(argv: list[str]) -> list[str]:
     """``argv`` with a checkpoint or run directory given as the first argument turned into the override
     ``ckpt_path='<path>'``, quoted for Hydra, so the path may hold any character (``=``, ``,``, spaces).
-    The first argument is a path when it exists or names a ``.ckpt`` file; otherwise it is left as it is."""
+    The first argument is a path when it exists, or names a ``.ckpt`` file and is no ``key=value`` override;
+    otherwise it is left as it is."""
     if len(argv) < 2 or argv[1].startswith("-"):
         return argv
     first = argv[1]
-    if not (Path(first).exists() or first.endswith(".ckpt")):
+    if not (Path(first).exists() or (first.endswith(".ckpt") and not OVERRIDE.match(first))):
         return argv
-    quoted = first.replace("\\", "\\\\").replace("'", "\\'").replace("${", "\\${")
+    quoted = first.replace("'", "\\'").replace("${", "\\${")
     return [argv[0], f"ckpt_path='{quoted}'", *argv[2:]]
 
 
