@@ -19,9 +19,10 @@ from omegaconf import OmegaConf
 
 from attnbench.config import config_dir
 from attnbench.runtime.checkpoints import user_key
-from attnbench.runtime.trained_config import checkpoint_argv
+from attnbench.runtime.trained_config import checkpoint_argv, trained_config
+from attnbench.studies.study_file import quoted
 
-from .helpers import subprocess_env
+from .helpers import compose_config, subprocess_env
 
 pytestmark = pytest.mark.xdist_group("cli_study")
 
@@ -191,3 +192,21 @@ def test_help_shows_the_menu_of_the_docs(study: dict[str, Any]) -> None:
     assert {"encoder", "attention", "data", "model", "analysis"} <= set(menu)
     evaluate = ok(cli(command("attnbench-eval", "--help"), study["base"]))
     assert evaluate.startswith("attnbench-eval CHECKPOINT|RUN_DIR") and menu_of_help(evaluate) == menu
+
+
+def test_the_runs_configuration_with_the_overrides_given(study: dict[str, Any], tmp_path: Path) -> None:
+    """From the run record: the run's data and model, an override inside a group reaching the model too.
+    From a bare checkpoint (no run.json above it): the model settings of its hyperparameters."""
+    run_dir = study["runs"]["additive"]
+    given = ["encoder.hidden_size=16", "data.eval_batch_size=3"]
+    cfg = trained_config(compose_config([f"ckpt_path={quoted(run_dir)}", *given], config_name="eval"), given)
+    assert cfg.ckpt_path == record_of(run_dir)["checkpoint"]
+    assert (cfg.model.encoder.hidden_size, cfg.encoder.hidden_size, cfg.model.attention.score) == (16, 16, "additive")
+    assert (cfg.data.name, cfg.data.eval_batch_size, cfg.data.synthetic.num_test) == ("needle", 3, 16)
+    assert cfg.model.embedding_dim == 8 and cfg.task_name == "eval" and cfg.seed == 42
+    bare = tmp_path / "best.ckpt"
+    bare.write_bytes(Path(cfg.ckpt_path).read_bytes())
+    given = ["data=needle", "model.dropout=0.5"]
+    cfg = trained_config(compose_config([f"ckpt_path={bare}", *given], config_name="eval"), given)
+    assert (cfg.model.embedding_dim, cfg.model.dropout, cfg.model.encoder.hidden_size) == (8, 0.5, 8)
+    assert cfg.model.attention.score == "additive" and cfg.data.synthetic.num_test != 16  # the data is the command's

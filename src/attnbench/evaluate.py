@@ -15,7 +15,7 @@ import hydra
 from omegaconf import DictConfig
 
 from attnbench.cli.summary import print_run_summary
-from attnbench.config import config_dir
+from attnbench.config import ConfigKeyError, config_dir
 from attnbench.data.corpus import DataError
 from attnbench.runtime.checkpoints import CheckpointMismatchError
 from attnbench.runtime.distributed import process_rank
@@ -37,7 +37,7 @@ def evaluate(cfg: DictConfig) -> float | None:
     try:
         cfg = trained_config(cfg)
         record = run(cfg)
-    except (CheckpointMismatchError, DataError, FileNotFoundError) as err:  # the message says what to fix
+    except (CheckpointMismatchError, ConfigKeyError, DataError, FileNotFoundError) as err:  # says what to fix
         log.error("%s: %s", type(err).__name__, err)
         raise SystemExit(1) from None
     if process_rank() == 0:  # beside the test metrics, the validation metrics of the run that trained it

@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 
 from attnbench.analysis.checkpoint import analyse_fitted
 from attnbench.cli.summary import print_run_summary
-from attnbench.config import config_dir, config_hash, register_configs, validate
+from attnbench.config import ConfigKeyError, config_dir, config_hash, register_configs, validate
 from attnbench.data.sources import DataError
 from attnbench.fitters import build_fitter
 from attnbench.runtime.attempts import begin_attempt
@@ -94,7 +94,8 @@ def main(cfg: DictConfig) -> float | None:
     """Console entry point; returns the best ``val/acc`` for Hydra sweepers that optimise it."""
     try:
         record = run(cfg)
-    except DataError as err:  # bad data or no network: the message says what to fix; a traceback adds nothing
+    # bad data, no network or a bad key: the message says what to fix; a traceback adds nothing
+    except (DataError, ConfigKeyError) as err:
         log.error("%s: %s", type(err).__name__, err)
         raise SystemExit(1) from None
     if process_rank() == 0 and HydraConfig.get().mode == RunMode.RUN:  # a sweep's jobs: the study's table

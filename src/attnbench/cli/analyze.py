@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 from attnbench.analysis.adapter import NotAnalysable
 from attnbench.analysis.checkpoint import AnalysisError, analyze
 from attnbench.cli.summary import print_analysis_summary
-from attnbench.config import config_dir, register_configs
+from attnbench.config import ConfigKeyError, config_dir, register_configs
 from attnbench.data.corpus import DataError
 from attnbench.runtime.checkpoints import CheckpointMismatchError
 from attnbench.runtime.trained_config import checkpoint_argv
@@ -37,7 +37,7 @@ def main() -> None:
 def analyze_command(cfg: DictConfig) -> None:
     try:
         done = analyze(cfg)
-    except (AnalysisError, NotAnalysable, CheckpointMismatchError, DataError, FileNotFoundError) as err:
+    except (AnalysisError, NotAnalysable, CheckpointMismatchError, ConfigKeyError, DataError, FileNotFoundError) as err:
         log.error("%s: %s", type(err).__name__, err)
         raise SystemExit(1) from None
     print_analysis_summary(done.summary, done.written, done.record, done.earlier)

@@ -12,9 +12,10 @@ Hydra reads the command line: Hydra's grammar does not accept ``=`` in an unquot
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -82,11 +83,15 @@ def _override_keys(overrides: list[str]) -> list[str]:
 def trained_config(cfg: DictConfig, overrides: list[str] | None = None) -> DictConfig:
     """``cfg`` (``ckpt_path`` set) computing what its checkpoint's run computed, except what
     ``overrides`` (default: this Hydra job's) set; ``ckpt_path`` becomes the checkpoint file."""
+    if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
+        raise FileNotFoundError(
+            "no checkpoint given: put the checkpoint (or its run directory) first, e.g. "
+            "attnbench-eval logs/.../seed=42 (or ckpt_path=<checkpoint>)"
+        )
     ckpt = checkpoint_of(cfg.ckpt_path)
     keys = [k for k in _override_keys(user_overrides() if overrides is None else overrides) if k != "ckpt_path"]
-    composed = OmegaConf.to_container(cfg, resolve=False)
-    assert isinstance(composed, dict)
-    merged: dict[str, Any] = dict(composed, ckpt_path=str(ckpt))
+    composed = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=False))
+    merged = copy.deepcopy(composed) | {"ckpt_path": str(ckpt)}  # composed stays as the overrides made it
     run_dir = run_dir_of(ckpt)
     recorded = (read_run_record(run_dir / RUN_FILE).get("config") or {}) if run_dir else {}
     if recorded:
