@@ -21,6 +21,7 @@ from attnbench.config import config_dir
 from attnbench.runtime.checkpoints import user_key
 from attnbench.runtime.trained_config import checkpoint_argv, trained_config
 from attnbench.studies.study_file import quoted
+from attnbench.train import run
 
 from .helpers import compose_config, subprocess_env
 
@@ -210,3 +211,22 @@ def test_the_runs_configuration_with_the_overrides_given(study: dict[str, Any], 
     cfg = trained_config(compose_config([f"ckpt_path={bare}", *given], config_name="eval"), given)
     assert (cfg.model.embedding_dim, cfg.model.dropout, cfg.model.encoder.hidden_size) == (8, 0.5, 8)
     assert cfg.model.attention.score == "additive" and cfg.data.synthetic.num_test != 16  # the data is the command's
+
+
+def test_a_greedy_seq2seq_checkpoint_evaluates_with_beam_search(make_cfg: Any, tmp_path: Path) -> None:
+    """``decode=beam`` on a checkpoint trained with greedy decoding: the run's model, another decoding (the
+    decoding settings shape no weights, so the checkpoint fits)."""
+    tiny = [
+        "task=seq2seq", "trainer=cpu", "trainer.max_epochs=1", "data.generate.length=[3]", "data.generate.num_train=16",
+        "data.generate.num_val=4", "data.generate.num_test=4", "model.embedding_dim=8", "encoder.hidden_size=4",
+        "decoder.hidden_size=8", "attention=dot", "callbacks.rich_progress_bar=null", "logger=none",
+    ]  # fmt: skip
+    trained = run(make_cfg(*tiny, tiny=False, name="train"))
+    given = ["decode=beam", "decode.beam_size=3", "logger=none"]
+    cfg = make_cfg(f"ckpt_path={quoted(tmp_path / 'train')}", *given, tiny=False, name="eval", config_name="eval")
+    evaluated = run(trained_config(cfg, given))
+    assert evaluated["status"] == "completed", evaluated.get("error")
+    config = evaluated["config"]
+    assert config["decode"]["beam_size"] == config["model"]["decode"]["beam_size"] == 3  # what the model decodes by
+    assert config["model"]["encoder"]["hidden_size"] == 4 and config["model"]["_target_"].endswith("Seq2SeqTask")
+    assert evaluated["checkpoint"] == trained["checkpoint"] and "test/acc" in evaluated["metrics"]

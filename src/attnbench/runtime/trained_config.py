@@ -95,7 +95,7 @@ def trained_config(cfg: DictConfig, overrides: list[str] | None = None) -> DictC
     run_dir = run_dir_of(ckpt)
     recorded = (read_run_record(run_dir / RUN_FILE).get("config") or {}) if run_dir else {}
     if recorded:
-        _take_recorded(merged, recorded, keys, composed)
+        _take_recorded(merged, recorded, keys)
     elif ckpt.is_file():
         _take_hyperparameters(merged, load_checkpoint(ckpt).get("hyper_parameters") or {}, keys)
     for key in keys:  # what an override set inside a group that came from the run
@@ -107,17 +107,17 @@ def trained_config(cfg: DictConfig, overrides: list[str] | None = None) -> DictC
     return out
 
 
-def _take_recorded(merged: dict[str, Any], recorded: dict[str, Any], keys: list[str], composed: dict) -> None:
+def _take_recorded(merged: dict[str, Any], recorded: dict[str, Any], keys: list[str]) -> None:
     """Replace ``merged``'s computed settings by the recorded ones (those the overrides chose stay)."""
     for top in COMPUTED:
         if top in recorded and top not in keys:
             merged[top] = recorded[top]
-    model, composed_model = merged.get("model"), composed.get("model")
-    if isinstance(model, dict) and isinstance(composed_model, dict) and "model" not in keys:
-        # the record holds the model resolved; its groups are the top-level ones again, so that an override
-        # such as encoder.hidden_size=16 reaches the model as it does in training
+    model = merged.get("model")
+    if isinstance(model, dict) and "model" not in keys:
+        # the record holds the model resolved; where it holds a group as recorded (model.encoder is the run's
+        # encoder) it reads the group again, so that encoder.hidden_size=16 or decode=beam reach the model
         for name in INTERPOLATED_GROUPS:
-            if name in model and composed_model.get(name) == "${" + name + "}":
+            if name in model and name in recorded and model[name] == recorded[name]:
                 model[name] = "${" + name + "}"
 
 
