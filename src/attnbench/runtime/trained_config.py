@@ -13,6 +13,7 @@ Hydra reads the command line: Hydra's grammar does not accept ``=`` in an unquot
 from __future__ import annotations
 
 import copy
+import logging
 import re
 from pathlib import Path
 from typing import Any, cast
@@ -23,6 +24,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from attnbench.runtime.checkpoints import INTERPOLATED_GROUPS, MODEL_KEYS, load_checkpoint
 from attnbench.runtime.record import RUN_FILE, read_run_record
+
+log = logging.getLogger(__name__)
 
 # What a run computes, as opposed to how and where it runs.
 COMPUTED = ("data", "encoder", "attention", "pooling", "model", "decoder", "decode", "seed")
@@ -97,6 +100,10 @@ def trained_config(cfg: DictConfig, overrides: list[str] | None = None) -> DictC
     if recorded:
         _take_recorded(merged, recorded, keys)
     elif ckpt.is_file():
+        log.warning(
+            "no %s above %s: the model settings come from the checkpoint, the data from this command "
+            "(data=%s; give the data it was trained on)", RUN_FILE, ckpt, OmegaConf.select(cfg, "data.name"),
+        )  # fmt: skip
         _take_hyperparameters(merged, load_checkpoint(ckpt).get("hyper_parameters") or {}, keys)
     for key in keys:  # what an override set inside a group that came from the run
         top = key.split(".")[0]
