@@ -308,7 +308,7 @@ def test_resume_false_and_a_foreign_last_ckpt(make_cfg, tmp_path: Path) -> None:
     # a foreign checkpoint without a record: the mismatch is named
     shutil.copy2(backup / "checkpoints" / "last.ckpt", last)
     (tmp_path / "run" / "run.json").unlink()
-    with pytest.raises(CheckpointMismatchError, match=r"model\.embedding_dim: checkpoint has 16, config has 12"):
+    with pytest.raises(CheckpointMismatchError, match=r"model\.embedding_dim=16 \(here 12\)"):
         run(make_cfg(*overrides, "model.embedding_dim=12"))
     assert read_record(tmp_path / "run")["status"] == "failed"
 

@@ -48,10 +48,12 @@ def test_eval_with_a_different_model_config_fails(cli_trained_run, make_cfg, tmp
     cfg = make_cfg(f"ckpt_path={ckpt}", *overrides, "encoder=conv1d", "logger=none", config_name="eval")
     with pytest.raises(CheckpointMismatchError) as info:
         run(cfg)
-    assert "model.encoder.name: checkpoint has 'bilstm', config has 'conv1d'" in str(info.value)
+    # the keys as the user types them, on one line with the fix
+    assert "was trained with encoder=bilstm (here conv1d). Fix: pass encoder=bilstm" in str(info.value)
+    assert "\n" not in str(info.value) and "model.encoder" not in str(info.value)
     record = read_record(tmp_path / "run")
     assert record["status"] == "failed"
-    assert "CheckpointMismatchError" in record["error"] and "model.encoder.name" in record["error"]
+    assert "CheckpointMismatchError" in record["error"] and "encoder=bilstm" in record["error"]
 
 
 def test_eval_of_a_missing_checkpoint_fails(make_cfg, tmp_path: Path) -> None:

@@ -13,16 +13,19 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from attnbench.analysis.checkpoint import analyse_fitted
-from attnbench.config import config_dir, config_hash, register_configs, validate
+from attnbench.cli.summary import print_run_summary
+from attnbench.config import ConfigKeyError, config_dir, config_hash, register_configs, validate
 from attnbench.data.sources import DataError
 from attnbench.fitters import build_fitter
 from attnbench.runtime.attempts import begin_attempt
 from attnbench.runtime.checkpoints import load_checkpoint, restore_data_state
-from attnbench.runtime.distributed import global_rank_from_env, set_process_rank
+from attnbench.runtime.distributed import global_rank_from_env, process_rank, set_process_rank
 from attnbench.runtime.run_record import RunRecord, reuse_run_dir
 
 log = logging.getLogger(__name__)
@@ -91,9 +94,12 @@ def main(cfg: DictConfig) -> float | None:
     """Console entry point; returns the best ``val/acc`` for Hydra sweepers that optimise it."""
     try:
         record = run(cfg)
-    except DataError as err:  # bad data or no network: the message says what to fix; a traceback adds nothing
+    # bad data, no network or a bad key: the message says what to fix; a traceback adds nothing
+    except (DataError, ConfigKeyError) as err:
         log.error("%s: %s", type(err).__name__, err)
         raise SystemExit(1) from None
+    if process_rank() == 0 and HydraConfig.get().mode == RunMode.RUN:  # a sweep's jobs: the study's table
+        print_run_summary(record)
     return record["metrics"].get("val/acc")
 
 

@@ -9,8 +9,9 @@ summary go to ``<run_dir>/analysis/``.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import pytorch_lightning as pl
 from hydra.utils import instantiate
@@ -25,8 +26,9 @@ from attnbench.analysis.session import analyse_run, chosen
 from attnbench.data import TextClassificationDataModule
 from attnbench.fitters import build_loggers
 from attnbench.runtime.checkpoints import load_checkpoint, load_weights, restore_data_state
-from attnbench.runtime.record import RUN_FILE, read_run_record, write_json_atomic
+from attnbench.runtime.record import RUN_FILE, read_run_record, write_json_atomic, write_run_record
 from attnbench.runtime.run_record import RunRecord, summarize_loggers
+from attnbench.runtime.trained_config import run_dir_of, trained_config
 
 log = logging.getLogger(__name__)
 
@@ -106,25 +108,19 @@ def write_run_examples(cfg: DictConfig, model: nn.Module, dm: TextClassification
     log.info("highlighted examples: %s", ", ".join(map(str, paths)))
 
 
-def run_dir_of(ckpt_path: str | Path) -> Path | None:
-    """The run directory a checkpoint belongs to: the nearest folder above it holding ``run.json``."""
-    for parent in Path(ckpt_path).resolve().parents:
-        if (parent / RUN_FILE).is_file():
-            return parent
-    return None
-
-
 def record_analysis(run_dir: Path, summary: dict[str, float], info: dict[str, Any]) -> Path:
     """Merge ``summary`` into ``<run_dir>/run.json``'s metrics (replacing earlier results of the same
-    measurements) and ``info`` under ``analysis``; written atomically, in place."""
+    measurements) and ``info`` under ``analysis``; the earlier record is kept as ``run.<n>.json``, whose
+    path comes back."""
     path = run_dir / RUN_FILE
     record = read_run_record(path)
     redone = {key.split("/")[1] for key in summary if key.startswith("analysis/")}
     kept = {k: v for k, v in (record.get("metrics") or {}).items() if not _belongs(k, redone)}
     record["metrics"] = dict(sorted({**kept, **summary}.items()))
     record["analysis"] = info
-    write_json_atomic(path, record)
-    return path
+    before = set(run_dir.glob("run.*.json"))
+    write_run_record(run_dir, record)
+    return max(set(run_dir.glob("run.*.json")) - before, default=path)
 
 
 def _belongs(key: str, names: set[str]) -> bool:
@@ -132,21 +128,21 @@ def _belongs(key: str, names: set[str]) -> bool:
     return parts[0] == "analysis" and (len(parts) == 2 or parts[1] in names)
 
 
-def trained_config(cfg: DictConfig, run_dir: Path | None) -> DictConfig:
-    """``cfg`` with ``data`` and ``model`` as the checkpoint's run recorded them (its ``run.json``), so
-    ``attnbench-analyze`` needs no training overrides; ``cfg`` as it is without such a record."""
-    if run_dir is None:
-        return cfg
-    recorded = read_run_record(run_dir / RUN_FILE).get("config") or {}
-    merged = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(merged, dict)
-    merged.update({k: recorded[k] for k in ("data", "model") if k in recorded})
-    return OmegaConf.create(merged)
+class Analysed(NamedTuple):
+    """What ``attnbench-analyze`` did: the summary, the files it wrote, the record it went into and where
+    the earlier record was kept (None: the record is new)."""
+
+    summary: dict[str, float]
+    written: list[Path]
+    record: Path
+    earlier: Path | None
 
 
-def analyze(cfg: DictConfig) -> dict[str, float]:
-    """``attnbench-analyze``: analyse ``cfg.ckpt_path``; files and summary into its run directory
-    (``analysis.run_dir``, else the run holding the checkpoint, else this job's output directory)."""
+def analyze(cfg: DictConfig) -> Analysed:
+    """``attnbench-analyze``: analyse ``cfg.ckpt_path`` (a checkpoint, or a run directory: its best one)
+    with the configuration its run recorded plus this command's overrides; files and summary into its
+    run directory (``analysis.run_dir``, else the run holding the checkpoint, else this job's output
+    directory). ``examples=N`` also writes N highlighted test examples (alone, or with analyses)."""
     examples = int(cfg.get("examples") or 0)
     if cfg.analysis is None and not examples:
         raise AnalysisError(
@@ -154,19 +150,22 @@ def analyze(cfg: DictConfig) -> dict[str, float]:
             "and/or examples=N (highlighted test examples)"
         )
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    cfg = trained_config(cfg)
     owner = run_dir_of(cfg.ckpt_path)
     chosen_dir = cfg.analysis.run_dir if cfg.analysis is not None else None
     target = Path(chosen_dir) if chosen_dir else owner or Path(cfg.paths.output_dir)
-    cfg = trained_config(cfg, owner)
+    started = time.time() - 1  # file times may be coarser than the clock
     model, dm = load_trained(cfg, cfg.ckpt_path)
     if examples:
         write_run_examples(cfg, model, dm, examples, target / "analysis")
     if cfg.analysis is None:
-        return {}
+        written = sorted(p for p in (target / "analysis").glob("examples.*") if p.stat().st_mtime >= started)
+        return Analysed({}, written, target / RUN_FILE, None)
     summary = analyse_trained(cfg, model, dm, target)
     info = info_of(cfg, str(Path(cfg.ckpt_path).resolve()))
+    earlier = None
     if (target / RUN_FILE).is_file():
-        record_analysis(target, summary, info)
+        earlier = record_analysis(target, summary, info)
     else:
         write_json_atomic(
             target / RUN_FILE,
@@ -179,4 +178,5 @@ def analyze(cfg: DictConfig) -> dict[str, float]:
             },
         )
     summarize_loggers(build_loggers(cfg.get("logger")), summary, 0, "success")
-    return summary
+    written = sorted(p for p in (target / "analysis").rglob("*") if p.is_file() and p.stat().st_mtime >= started)
+    return Analysed(summary, written, target / RUN_FILE, earlier)

@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
             args.sweep_dir or Path(os.environ.get("ATTNBENCH_ROOT", ".")) / "logs" / "studies" / study.name
         )
         out = Path(args.out or Path("results") / study.name)
+        if args.no_run and not any(sweep_dir.rglob("run.json")):
+            print(no_runs_yet(study.name, args.name, sweep_dir, args.sweep_dir), file=sys.stderr)
+            return 1
         info = run(study, sweep_dir, args, jobs)
         command = "attnbench-study " + shlex.join([*sys.argv[1:]] if argv is None else argv)
         summary = write_report(
@@ -94,6 +97,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"attnbench-study: {err}. The end of {log_file}:\n" + "\n".join(tail), file=sys.stderr)
         return 1
     return print_summary(summary, out)
+
+
+def no_runs_yet(name: str, given: str, sweep_dir: Path, given_dir: str | None) -> str:
+    """What ``--no-run`` says when the sweep directory holds no run yet: how to run the study."""
+    command = f"attnbench-study {shlex.quote(given)}" + (f" --sweep-dir {shlex.quote(given_dir)}" if given_dir else "")
+    return (
+        f"attnbench-study: no runs of study {name} in {sweep_dir} yet, so --no-run has nothing to aggregate. "
+        f"Run them (and get the results) with: {command}"
+    )
 
 
 def run(study: Study, sweep_dir: Path, args: argparse.Namespace, jobs: int) -> dict[str, Any]:

@@ -59,6 +59,19 @@ def _recorded_model(model: dict[str, Any]) -> dict[str, Any]:
     return recorded
 
 
+def current_model(model: dict[str, Any]) -> dict[str, Any]:
+    """A ``model`` node as a run recorded it before the move or the task wrap (the inverse of
+    :func:`_recorded_model` and :data:`HASH_TARGET_ALIASES`), as it instantiates today: a recorded
+    ``_target_: attnbench.models.TextClassifier`` becomes the classification task wrapping it."""
+    target = model.get("_target_")
+    moved = {old: new for new, old in HASH_TARGET_ALIASES.items()}
+    if target in moved:
+        return {**model, "_target_": moved[target]}
+    if target in ("attnbench.models.TextClassifier", "attnbench.models.KerasConv1DAttention"):
+        return {**model, "_target_": CLASSIFICATION_TASK, "_recursive_": False, "architecture": target}
+    return model
+
+
 def _drop_unset(node: Any, prefix: str = "") -> Any:
     if isinstance(node, dict):
         return {

@@ -27,7 +27,7 @@ from omegaconf import DictConfig
 
 from attnbench.config import config_dir, config_hash, register_configs
 from attnbench.runtime.record import RUN_FILE
-from attnbench.studies.study_file import Job, Study, StudyError
+from attnbench.studies.study_file import Job, Study, StudyError, quoted
 from attnbench.studies.sweep import job_overrides, sweep_overrides, write_variant_configs
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def done_jobs(study: Study, sweep_dir: Path, user: list[str]) -> set[str]:
                     if key not in composed:
                         overrides = [
                             *job_overrides(study, dataclasses.replace(job, seed=0), user),
-                            f"hydra.searchpath=[file://{conf}]",
+                            f"hydra.searchpath=[{quoted(f'file://{conf}')}]",
                         ]
                         composed[key] = compose("config", overrides=overrides)
                     cfg = composed[key].copy()

@@ -17,7 +17,7 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from attnbench.config import config_dir
-from attnbench.studies.study_file import Job, Study, StudyError, Variant, override_value
+from attnbench.studies.study_file import Job, Study, StudyError, Variant, override_value, quoted
 
 VARIANT_GROUP = "study_variant"
 
@@ -82,8 +82,8 @@ def sweep_overrides(study: Study, sweep_dir: Path, user: list[str], launcher: st
         f"seed={','.join(map(str, study.seeds))}",
         *[f"{k}={','.join(override_value(v) for v in vals)}" for k, vals in study.grid.items()],
         "skip_completed=true",
-        f"hydra.searchpath=[file://{conf_dir}]",
-        f"hydra.sweep.dir={sweep_dir.resolve()}",
+        f"hydra.searchpath=[{quoted(f'file://{conf_dir}')}]",  # paths may hold `=` or `,`
+        f"hydra.sweep.dir={quoted(sweep_dir.resolve())}",
         f'hydra.sweep.subdir="{job_dir_pattern(study)}"',
         *user,
     ]
