@@ -70,7 +70,9 @@ def checkpoint_of(path: str | Path) -> Path:
             f"{path} is a directory without a best checkpoint in {RUN_FILE}; give a checkpoint file"
             + (f" (it has checkpoints/{', checkpoints/'.join(found)})" if found else " (it holds none)")
         )
-    return Path(best)
+    moved = path / "checkpoints" / Path(best).name
+    # a run directory copied elsewhere (another machine, a results archive): its record names the old place
+    return Path(best) if Path(best).is_file() or not moved.is_file() else moved
 
 
 def user_overrides() -> list[str]:
