@@ -11,11 +11,23 @@ from attnbench.reporting.records import Record, is_tfidf, lookup
 log = logging.getLogger(__name__)
 
 
+# encoders that attend while they read: their runs have a picture even with attention=none (config names,
+# not the classes: a report loads no torch until it draws)
+ATTENDING_ENCODERS = ("lstmn",)
+
+
 def best_heatmaps(
-    records: list[Record], metric: str, out: Path, column_key: str | None = None, num_examples: int = 3
+    records: list[Record],
+    metric: str,
+    out: Path,
+    column_key: str | None = None,
+    num_examples: int = 3,
+    encoder: str | None = None,
+    dirname: str = "heatmaps",
 ) -> tuple[Path | None, Record | None]:
     """The attention heatmaps of the best completed attention run (by ``metric``; among equal ones, the
-    one with the largest numeric ``column_key`` value, e.g. the longest sequences) in ``out/heatmaps``.
+    one with the largest numeric ``column_key`` value, e.g. the longest sequences) in ``out/<dirname>``.
+    ``encoder``: only runs of that encoder (``lstmn``: the best LSTMN run's memory pictures).
 
     They are drawn afresh from the run's best checkpoint (the first ``num_examples`` test examples,
     windows around the largest weights); a run whose checkpoint is gone gives the PNGs its
@@ -27,12 +39,15 @@ def best_heatmaps(
 
     def has_attention(r: Record) -> bool:
         config = r.get("config") or {}
-        return not is_tfidf(config) and (config.get("attention") or {}).get("name") not in (None, "none")
+        name = (config.get("encoder") or {}).get("name")
+        if is_tfidf(config) or (encoder is not None and name != encoder):
+            return False
+        return (config.get("attention") or {}).get("name") not in (None, "none") or name in ATTENDING_ENCODERS
 
     candidates = [
         r for r in records if r.get("status") == "completed" and lookup(r, metric) is not None and has_attention(r)
     ]
-    target = out / "heatmaps"
+    target = out / dirname
     for r in sorted(candidates, key=rank, reverse=True):
         checkpoint = r.get("checkpoint")
         try:
