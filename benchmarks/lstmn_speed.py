@@ -38,15 +38,18 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--attention-size", type=int, default=0, help="LSTMN score size A (0: = hidden, the paper)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per configuration")
     p.add_argument("--worker", help=argparse.SUPPRESS)  # one configuration as JSON: run it, print JSON
     return p.parse_args(argv)
 
 
-def spec(name: str, hidden: int) -> dict:
+def spec(name: str, hidden: int, attention_size: int) -> dict:
     if name == "transformer":
         return {"name": name, "hidden_size": hidden, "num_layers": 2, "num_heads": 4, "ff_size": 2 * hidden}
+    if name == "lstmn" and attention_size:
+        return {"name": name, "hidden_size": hidden, "attention_size": attention_size}
     return {"name": name, "hidden_size": hidden}
 
 
@@ -56,7 +59,7 @@ def worker(args: argparse.Namespace, config: dict) -> dict:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     device = torch.device(args.device)
-    encoder = build_encoder(spec(config["encoder"], args.hidden), args.hidden).to(device)
+    encoder = build_encoder(spec(config["encoder"], args.hidden, args.attention_size), args.hidden).to(device)
     head = nn.Linear(encoder.output_size, 5).to(device)
     opt = torch.optim.AdamW([*encoder.parameters(), *head.parameters()], lr=1e-3)
     b, t = args.batch, config["length"]
@@ -96,7 +99,10 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(worker(args, json.loads(args.worker))))
         return
     threads = args.threads or torch.get_num_threads()
-    print(f"device={args.device} batch={args.batch} hidden={args.hidden} threads={threads} torch={torch.__version__}")
+    print(
+        f"device={args.device} batch={args.batch} hidden={args.hidden} lstmn attention_size="
+        f"{args.attention_size or args.hidden} threads={threads} torch={torch.__version__}"
+    )
     print("| encoder     |     T |   step ms |   ex/s | peak MB |")
     print("|-------------|------:|----------:|-------:|--------:|")
     results = []

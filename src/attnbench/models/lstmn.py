@@ -32,39 +32,40 @@ from attnbench.models.encoder_base import EncoderOutput, last_valid, reverse_wit
 
 
 def _scan_forward(gx: Tensor, qx: Tensor, w_g: Tensor, w_r: Tensor, w_k: Tensor, v: Tensor) -> dict[str, Tensor]:
-    """The recurrence, time-major. ``gx`` [T, B, 4H] = W x + b, ``qx`` [T, B, A] = W_x x; ``w_g`` [4H, H]
-    (on h̃), ``w_r`` [A, H] (W_h̃), ``w_k`` [A, H] (W_h), ``v`` [A]. Returns the tapes and what the
-    backward pass needs: ``h``, ``c``, ``tc`` (tanh c), ``hs``/``cs`` (h̃, c̃) [T, B, H], ``keys``
-    (W_h h) and ``q`` [T, B, A], ``gates`` [T, B, 4H] (activated) and ``s`` [B, T, T].
+    """The recurrence. ``gx`` [T, B, 4H] = W x + b, ``qx`` [T, B, A] = W_x x (time-major: one contiguous
+    row per step); ``w_g`` [4H, H] (on h̃), ``w_r`` [A, H] (W_h̃), ``w_k`` [A, H] (W_h), ``v`` [A].
+    Returns the tapes, batch-major: ``h``, ``c`` [B, T, H], ``keys`` (W_h h) [B, T, A]; and, time-major,
+    what the backward pass needs: ``tc`` (tanh c), ``hs``/``cs`` (h̃, c̃) [T, B, H], ``q`` [T, B, A],
+    ``gates`` [T, B, 4H] (activated); and ``s`` [B, T, T].
 
-    The tapes are time-major so ``tape[:t]`` is contiguous with strides that do not depend on T: a
-    valid step computes on bitwise the same tensors however much padding follows it."""
+    A tape's first t positions, ``tape[:, :t]``, are read in place (batched products take the batch
+    stride as it is, no copy), so a valid step computes the same numbers however much padding follows."""
     steps, batch, hidden = gx.shape[0], gx.shape[1], w_g.shape[1]
-    new = {"h": hidden, "c": hidden, "tc": hidden, "hs": hidden, "cs": hidden, "keys": v.shape[0], "q": v.shape[0]}
-    out = {name: gx.new_zeros(steps, batch, size) for name, size in new.items()}
-    out["gates"] = torch.empty_like(gx)
-    out["s"] = gx.new_zeros(batch, steps, steps)
+    out = {name: gx.new_zeros(steps, batch, hidden) for name in ("tc", "hs", "cs")}
+    out.update(q=torch.zeros_like(qx), gates=torch.empty_like(gx), s=gx.new_zeros(batch, steps, steps))
+    out.update(h=gx.new_zeros(batch, steps, hidden), c=gx.new_zeros(batch, steps, hidden))
+    out["keys"] = gx.new_zeros(batch, steps, v.shape[0])
     h, c, keys = out["h"], out["c"], out["keys"]
     hs_t, cs_t = gx.new_zeros(batch, hidden), gx.new_zeros(batch, hidden)
     for t in range(steps):
         if t > 0:
             q_t = torch.addmm(qx[t], hs_t, w_r.t())  # W_x x_t + W_h̃ h̃_{t−1}
             out["q"][t] = q_t
-            s_t = torch.softmax(torch.tanh(keys[:t] + q_t) @ v, dim=0)  # [t, B]
-            out["s"][:, t, :t] = s_t.t()
-            weights = s_t.t()[:, None, :]  # [B, 1, t]
-            hs_t = torch.bmm(weights, h[:t].transpose(0, 1)).squeeze(1)
-            cs_t = torch.bmm(weights, c[:t].transpose(0, 1)).squeeze(1)
+            s_t = torch.softmax(torch.tanh(keys[:, :t] + q_t[:, None]) @ v, dim=1)  # [B, t]
+            out["s"][:, t, :t] = s_t
+            hs_t = torch.bmm(s_t[:, None], h[:, :t]).squeeze(1)
+            cs_t = torch.bmm(s_t[:, None], c[:, :t]).squeeze(1)
             out["hs"][t], out["cs"][t] = hs_t, cs_t
         z = torch.addmm(gx[t], hs_t, w_g.t())
         gates = out["gates"][t]
         torch.sigmoid(z[:, : 3 * hidden], out=gates[:, : 3 * hidden])
         torch.tanh(z[:, 3 * hidden :], out=gates[:, 3 * hidden :])
         i, f, o, g = gates.chunk(4, 1)
-        c[t] = f * cs_t + i * g
-        out["tc"][t] = torch.tanh(c[t])
-        h[t] = o * out["tc"][t]
-        keys[t] = h[t] @ w_k.t()
+        c_t = f * cs_t + i * g
+        out["tc"][t] = torch.tanh(c_t)
+        h_t = o * out["tc"][t]
+        h[:, t], c[:, t] = h_t, c_t
+        keys[:, t] = h_t @ w_k.t()
     return out
 
 
@@ -73,7 +74,7 @@ def _step_back(t: int, dh: Tensor, saved: dict[str, Tensor], grads: dict[str, Te
     ``grads`` (``gx`` row t, ``w_g``); returns (dL/dh̃_t from the gates, dL/dc̃_t) stacked [2, B, H]."""
     i, f, o, g = saved["gates"][t].chunk(4, 1)
     tc = saved["tc"][t]
-    dc = grads["c"][t] + dh * o * (1 - tc * tc)
+    dc = grads["c"][:, t] + dh * o * (1 - tc * tc)
     dz = torch.cat(
         [dc * g * i * (1 - i), dc * saved["cs"][t] * f * (1 - f), dh * tc * o * (1 - o), dc * i * (1 - g * g)], 1
     )
@@ -86,32 +87,39 @@ def _attention_back(
     t: int, dhs: Tensor, dcs: Tensor, saved: dict[str, Tensor], grads: dict[str, Tensor], v: Tensor
 ) -> Tensor:
     """Step t's read of the tapes backwards (t > 0): from dL/dh̃_t, dL/dc̃_t to the tapes' gradients
-    (h, c, keys rows < t), ``v``'s, and dL/dq_t [B, A], returned. Recomputes tanh(keys + q_t)."""
-    s_t = saved["s"][:, t, :t].t()  # [t, B]
-    h, c = saved["h"][:t], saved["c"][:t]
-    ds = (h * dhs).sum(-1) + (c * dcs).sum(-1)  # [t, B]
-    grads["h"][:t].addcmul_(s_t[..., None], dhs)
-    grads["c"][:t].addcmul_(s_t[..., None], dcs)
-    da = s_t * (ds - (s_t * ds).sum(0, keepdim=True))  # softmax backwards
-    u = torch.tanh(saved["keys"][:t] + saved["q"][t])  # [t, B, A]
+    (h, c, keys at positions < t), ``v``'s, and dL/dq_t [B, A], returned. Recomputes u = tanh(keys + q_t).
+
+    dL/dpre = da · v · (1 − u²) is split: da · v (per position a scalar da, summed in ``keys_lin`` and
+    multiplied by v when a key's gradient is read) and − da · u² · v, so the [B, t, A] work is four
+    passes (add, tanh, square·da, addcmul) besides v's gradient and the sum for q."""
+    s_t = saved["s"][:, t, :t]  # [B, t]
+    ds = torch.bmm(saved["h"][:, :t], dhs[:, :, None]).squeeze(2)
+    ds += torch.bmm(saved["c"][:, :t], dcs[:, :, None]).squeeze(2)  # [B, t]
+    grads["h"][:, :t].addcmul_(s_t[..., None], dhs[:, None])
+    grads["c"][:, :t].addcmul_(s_t[..., None], dcs[:, None])
+    da = s_t * (ds - (s_t * ds).sum(1, keepdim=True))  # softmax backwards
+    u = torch.tanh(saved["keys"][:, :t] + saved["q"][t][:, None])  # [B, t, A]
     grads["v"].addmv_(u.reshape(-1, u.shape[-1]).t(), da.reshape(-1))
-    dpre = u.mul_(u).neg_().add_(1).mul_(da[..., None]).mul_(v)  # (1 − u²) · da · v, in place
-    grads["keys"][:t] += dpre
-    return dpre.sum(0)
+    u.square_().mul_(da[..., None])  # da · u²
+    grads["keys"][:, :t].addcmul_(u, v, value=-1)
+    grads["keys_lin"][:, :t] += da
+    return (da.sum(1, keepdim=True) - u.sum(1)) * v  # Σ_i da_i v (1 − u_i²)
 
 
 def _scan_backward(
     grad_h: Tensor, saved: dict[str, Tensor], w_g: Tensor, w_r: Tensor, w_k: Tensor, v: Tensor
 ) -> dict[str, Tensor]:
-    """Backpropagation through the recurrence, time-major; ``grad_h`` [T, B, H] = dL/dh_t from outside.
-    A tape row's gradient is complete when its step is reached: only later steps read it."""
-    steps = grad_h.shape[0]
+    """Backpropagation through the recurrence; ``grad_h`` [B, T, H] = dL/dh_t from outside. A tape
+    position's gradient is complete when its step is reached: only later steps read it."""
+    steps = grad_h.shape[1]
     grads = {"h": grad_h.clone(), "c": torch.zeros_like(grad_h), "keys": torch.zeros_like(saved["keys"])}
-    grads.update(gx=torch.empty_like(saved["gates"]), qx=torch.zeros_like(saved["q"]))
-    grads.update(w_g=torch.zeros_like(w_g), w_r=torch.zeros_like(w_r), v=torch.zeros_like(v))
-    dhs_next = torch.zeros_like(grad_h[0])  # dL/dh̃_t through q_{t+1}
+    grads.update(keys_lin=grad_h.new_zeros(grad_h.shape[:2]), gx=torch.empty_like(saved["gates"]))
+    grads.update(qx=torch.zeros_like(saved["q"]), w_g=torch.zeros_like(w_g), w_r=torch.zeros_like(w_r))
+    grads["v"] = torch.zeros_like(v)
+    dhs_next = torch.zeros_like(grad_h[:, 0])  # dL/dh̃_t through q_{t+1}
     for t in reversed(range(steps)):
-        dh = torch.addmm(grads["h"][t], grads["keys"][t], w_k)
+        d_key = torch.addcmul(grads["keys"][:, t], grads["keys_lin"][:, t, None], v)
+        dh = torch.addmm(grads["h"][:, t], d_key, w_k)
         dhs, dcs = _step_back(t, dh, saved, grads, w_g)
         dhs = dhs + dhs_next
         if t == 0:
@@ -120,7 +128,8 @@ def _scan_backward(
         grads["qx"][t] = dq
         grads["w_r"].addmm_(dq.t(), saved["hs"][t - 1])
         dhs_next = dq @ w_r
-    grads["w_k"] = grads["keys"].reshape(-1, w_k.shape[0]).t() @ saved["h"].reshape(-1, w_k.shape[1])
+    d_keys = torch.addcmul(grads["keys"], grads["keys_lin"][..., None], v)
+    grads["w_k"] = d_keys.reshape(-1, w_k.shape[0]).t() @ saved["h"].reshape(-1, w_k.shape[1])
     return grads
 
 
@@ -137,14 +146,14 @@ class LSTMNScan(torch.autograd.Function):
         ctx.names = sorted(saved)
         ctx.save_for_backward(*(saved[n] for n in ctx.names), w_g, w_r, w_k, v)
         ctx.mark_non_differentiable(saved["s"])
-        return saved["h"].transpose(0, 1), saved["s"]
+        return saved["h"], saved["s"]
 
     @staticmethod
     def backward(ctx: Any, grad_states: Tensor, grad_weights: Tensor | None) -> tuple[Tensor, ...]:
         *tensors, w_g, w_r, w_k, v = ctx.saved_tensors
         saved = dict(zip(ctx.names, tensors, strict=True))
         with torch.no_grad():
-            g = _scan_backward(grad_states.transpose(0, 1).contiguous(), saved, w_g, w_r, w_k, v)
+            g = _scan_backward(grad_states.contiguous(), saved, w_g, w_r, w_k, v)
         return g["gx"].transpose(0, 1), g["qx"].transpose(0, 1), g["w_g"], g["w_r"], g["w_k"], g["v"]
 
 
