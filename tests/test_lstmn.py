@@ -110,7 +110,7 @@ def test_backward_direction_reads_each_sequence_reversed_within_its_length() -> 
     x, lengths = torch.randn(1, 5, 8), torch.tensor([5])
     with torch.no_grad():
         out = enc(x, lengths, torch.ones(1, 5, dtype=torch.bool))
-        bwd, bwd_w = enc.layers[0][1](x.flip(1))
+        bwd, bwd_w = enc.cells[1](x.flip(1))
     torch.testing.assert_close(out.states[..., 4:], bwd.flip(1), rtol=0, atol=0)
     torch.testing.assert_close(out.weights[:, 1], bwd_w, rtol=0, atol=0)
     torch.testing.assert_close(out.final[:, 4:], bwd[:, -1], rtol=0, atol=0)

@@ -202,24 +202,25 @@ class LSTMNEncoder(nn.Module):
         self.hidden_size, self.dropout, self.bidirectional = o.hidden_size, o.dropout, o.bidirectional
         self.directions = directions = 2 if o.bidirectional else 1
         attention_size = o.attention_size or o.hidden_size
-        self.layers = nn.ModuleList(
-            nn.ModuleList(
-                LSTMNDirection(input_size if n == 0 else directions * o.hidden_size, o.hidden_size, attention_size)
-                for _ in range(directions)
-            )
+        self.num_layers = o.num_layers
+        # layer n, direction d (0 forward, 1 backward) is cells[n * directions + d]
+        self.cells = nn.ModuleList(
+            LSTMNDirection(input_size if n == 0 else directions * o.hidden_size, o.hidden_size, attention_size)
             for n in range(o.num_layers)
+            for _ in range(directions)
         )
         self.output_size: int = directions * o.hidden_size
 
     def forward(self, x: Tensor, lengths: Tensor, mask: Tensor) -> EncoderOutput:
-        all_weights = []
-        for n, layer in enumerate(self.layers):
+        all_weights: list[Tensor] = []
+        for n in range(self.num_layers):
             if n > 0 and self.dropout > 0:
                 x = nn.functional.dropout(x, self.dropout, self.training)
-            fwd, w_fwd = layer[0](x)
-            outputs, all_weights = [fwd], [*all_weights, w_fwd]
+            fwd, w_fwd = self.cells[n * self.directions](x)
+            outputs = [fwd]
+            all_weights.append(w_fwd)
             if self.bidirectional:
-                bwd, w_bwd = layer[1](reverse_within_length(x, lengths))
+                bwd, w_bwd = self.cells[n * self.directions + 1](reverse_within_length(x, lengths))
                 outputs.append(reverse_within_length(bwd, lengths))
                 all_weights.append(w_bwd)  # in the backward reading order (see EncoderOutput)
             x = torch.cat(outputs, dim=-1)
