@@ -13,6 +13,8 @@ from hydra.utils import instantiate
 from attnbench.config.validate import validate
 from attnbench.models import TextClassifier
 from attnbench.models.encoders import BiGRUEncoder, TransformerEncoder
+from attnbench.reporting.heatmaps import best_heatmaps
+from attnbench.reporting.records import collect
 from attnbench.runtime.callbacks import AttentionHeatmaps
 from attnbench.train import run
 
@@ -110,3 +112,17 @@ def test_lstmn_run_draws_its_memory_per_layer_and_direction(tiny_datamodule, tmp
     pngs = sorted((tmp_path / "attention_heatmaps").glob("*.png"))
     assert [p.name.split("_")[1] for p in pngs] == ["intra0.png", "intra1.png"] * 2 and pngs == sorted(callback.paths)
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000 for p in pngs)
+
+
+def test_report_draws_the_best_lstmn_runs_memory_from_its_checkpoint(make_cfg: Any, tmp_path: Path) -> None:
+    bilstm = run(make_cfg("encoder=bilstm", "attention=additive", "debug=limit", "logger=none", name="bilstm"))
+    lstmn = run(
+        make_cfg("encoder=lstmn", "encoder.num_layers=1", "attention=none", "debug=limit", "logger=none", name="lstmn")
+    )
+    assert lstmn["status"] == "completed" and Path(lstmn["checkpoint"]).is_file()
+    records = collect([tmp_path / "bilstm", tmp_path / "lstmn"])
+    heat_dir, best = best_heatmaps(records, "test/acc", tmp_path / "out", encoder="lstmn", dirname="lstmn_heatmaps")
+    assert best is not None and best["config"]["encoder"]["name"] == "lstmn" and bilstm["status"] == "completed"
+    assert heat_dir == tmp_path / "out" / "lstmn_heatmaps"
+    # drawn afresh from the checkpoint: 3 examples × (forward, backward), no text shading (attention=none)
+    assert sorted(p.name.split("_")[1] for p in heat_dir.glob("*.png")) == ["intra0.png"] * 3 + ["intra1.png"] * 3
