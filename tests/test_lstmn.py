@@ -128,3 +128,18 @@ def test_capture_reads_the_weights_of_a_classifier_run_and_detaches() -> None:
     with capture_encoder_weights(model) as again:
         pass
     assert again == []
+
+
+def test_the_recurrence_runs_in_float32_under_bf16_autocast() -> None:
+    torch.manual_seed(0)
+    enc = LSTMNEncoder(8, hidden_size=4)
+    x, lengths = torch.randn(2, 5, 8), torch.tensor([5, 3])
+    mask = torch.arange(5)[None] < lengths[:, None]
+    plain = enc(x, lengths, mask)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        cast = enc(x, lengths, mask)
+    assert cast.states.dtype == torch.float32 and cast.weights is not None
+    # only the input projections ran in bf16: the states stay close to the float32 ones
+    torch.testing.assert_close(cast.states, plain.states, rtol=0, atol=0.05)
+    cast.states.sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in enc.parameters())

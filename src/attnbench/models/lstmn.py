@@ -46,12 +46,14 @@ def _scan_forward(gx: Tensor, qx: Tensor, w_g: Tensor, w_r: Tensor, w_k: Tensor,
     out.update(h=gx.new_zeros(batch, steps, hidden), c=gx.new_zeros(batch, steps, hidden))
     out["keys"] = gx.new_zeros(batch, steps, v.shape[0])
     h, c, keys = out["h"], out["c"], out["keys"]
+    work = keys.new_empty(keys.numel())  # the score's [B, t, A], one buffer for every step (no allocation)
     hs_t, cs_t = gx.new_zeros(batch, hidden), gx.new_zeros(batch, hidden)
     for t in range(steps):
         if t > 0:
             q_t = torch.addmm(qx[t], hs_t, w_r.t())  # W_x x_t + W_h̃ h̃_{t−1}
             out["q"][t] = q_t
-            s_t = torch.softmax(torch.tanh(keys[:, :t] + q_t[:, None]) @ v, dim=1)  # [B, t]
+            u = torch.add(keys[:, :t], q_t[:, None], out=work[: batch * t * v.shape[0]].view(batch, t, -1))
+            s_t = torch.softmax(u.tanh_() @ v, dim=1)  # [B, t]
             out["s"][:, t, :t] = s_t
             hs_t = torch.bmm(s_t[:, None], h[:, :t]).squeeze(1)
             cs_t = torch.bmm(s_t[:, None], c[:, :t]).squeeze(1)
@@ -98,7 +100,9 @@ def _attention_back(
     grads["h"][:, :t].addcmul_(s_t[..., None], dhs[:, None])
     grads["c"][:, :t].addcmul_(s_t[..., None], dcs[:, None])
     da = s_t * (ds - (s_t * ds).sum(1, keepdim=True))  # softmax backwards
-    u = torch.tanh(saved["keys"][:, :t] + saved["q"][t][:, None])  # [B, t, A]
+    b, a = s_t.shape[0], v.shape[0]
+    u = torch.add(saved["keys"][:, :t], saved["q"][t][:, None], out=grads["work"][: b * t * a].view(b, t, a))
+    u.tanh_()  # [B, t, A]
     grads["v"].addmv_(u.reshape(-1, u.shape[-1]).t(), da.reshape(-1))
     u.square_().mul_(da[..., None])  # da · u²
     grads["keys"][:, :t].addcmul_(u, v, value=-1)
@@ -115,7 +119,7 @@ def _scan_backward(
     grads = {"h": grad_h.clone(), "c": torch.zeros_like(grad_h), "keys": torch.zeros_like(saved["keys"])}
     grads.update(keys_lin=grad_h.new_zeros(grad_h.shape[:2]), gx=torch.empty_like(saved["gates"]))
     grads.update(qx=torch.zeros_like(saved["q"]), w_g=torch.zeros_like(w_g), w_r=torch.zeros_like(w_r))
-    grads["v"] = torch.zeros_like(v)
+    grads.update(v=torch.zeros_like(v), work=saved["keys"].new_empty(saved["keys"].numel()))
     dhs_next = torch.zeros_like(grad_h[:, 0])  # dL/dh̃_t through q_{t+1}
     for t in reversed(range(steps)):
         d_key = torch.addcmul(grads["keys"][:, t], grads["keys_lin"][:, t, None], v)
@@ -141,7 +145,8 @@ class LSTMNScan(torch.autograd.Function):
     def forward(
         ctx: Any, gx: Tensor, qx: Tensor, w_g: Tensor, w_r: Tensor, w_k: Tensor, v: Tensor
     ) -> tuple[Tensor, Tensor]:
-        with torch.no_grad():
+        # the recurrence in the inputs' dtype (float32 from LSTMNDirection), never re-cast by autocast
+        with torch.no_grad(), torch.autocast(gx.device.type, enabled=False):
             saved = _scan_forward(gx.transpose(0, 1).contiguous(), qx.transpose(0, 1).contiguous(), w_g, w_r, w_k, v)
         ctx.names = sorted(saved)
         ctx.save_for_backward(*(saved[n] for n in ctx.names), w_g, w_r, w_k, v)
@@ -152,7 +157,7 @@ class LSTMNScan(torch.autograd.Function):
     def backward(ctx: Any, grad_states: Tensor, grad_weights: Tensor | None) -> tuple[Tensor, ...]:
         *tensors, w_g, w_r, w_k, v = ctx.saved_tensors
         saved = dict(zip(ctx.names, tensors, strict=True))
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast(grad_states.device.type, enabled=False):
             g = _scan_backward(grad_states.contiguous(), saved, w_g, w_r, w_k, v)
         return g["gx"].transpose(0, 1), g["qx"].transpose(0, 1), g["w_g"], g["w_r"], g["w_k"], g["v"]
 
