@@ -36,7 +36,8 @@ def draw_intra_attention(
     """Save the heatmap of ``weights`` [n][n] (row t: the weights token t gave tokens < t; each row
     shaded relative to its largest weight) with ``tokens`` [n] on both axes, in reading order; at most
     ``max_tokens`` of them (a window, noted in the title)."""
-    # Figure + Agg canvas directly: no pyplot, so no global backend state and no GUI.
+    # Figure + Agg canvas directly: no pyplot, so no global backend state and no GUI; imported here so
+    # matplotlib loads only when a picture is drawn (a run without the callback starts without it)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
