@@ -230,7 +230,7 @@ def test_attention_pooling_ignores_padding() -> None:
 @pytest.mark.parametrize(
     ("encoder", "attention", "pooling", "message"),
     [
-        ({"name": "gru"}, {"name": "none"}, {"mode": "last"}, "encoder.name"),
+        ({"name": "mamba"}, {"name": "none"}, {"mode": "last"}, "encoder.name"),
         ({"name": "bilstm", "implementation": "cudnn"}, {"name": "none"}, {"mode": "last"}, "implementation"),
         ({"name": "conv1d", "activation": "swish"}, {"name": "none"}, {"mode": "last"}, "activation"),
         ({"name": "bilstm"}, {"name": "none"}, {"mode": "sum"}, "pooling.mode"),

@@ -72,6 +72,23 @@ def current_model(model: dict[str, Any]) -> dict[str, Any]:
     return model
 
 
+def current_config(recorded: dict[str, Any]) -> dict[str, Any]:
+    """A run's recorded configuration as it computes the same thing today: the model node through
+    :func:`current_model`, and each setting added since (:data:`HASH_DEFAULTS`) that the record lacks at
+    the value that reproduces the run (``data.dedup: none`` for data recorded before de-duplication)."""
+    config = dict(recorded)
+    if isinstance(config.get("model"), dict):
+        config["model"] = current_model(config["model"])
+    for dotted, value in HASH_DEFAULTS.items():
+        *parents, leaf = dotted.split(".")
+        node: Any = config
+        for p in parents:
+            node = node.get(p) if isinstance(node, dict) else None
+        if isinstance(node, dict) and leaf not in node:
+            node[leaf] = value
+    return config
+
+
 def _drop_unset(node: Any, prefix: str = "") -> Any:
     if isinstance(node, dict):
         return {

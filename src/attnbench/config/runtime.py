@@ -121,6 +121,7 @@ class AttentionHeatmapsConfig:
     max_tokens: int = 150
     line_chars: int = 100
     dirname: str = "attention_heatmaps"
+    intra_max_tokens: int = 60  # LSTMN memory pictures: tokens per axis (a window around the most read token)
 
 
 @dataclass

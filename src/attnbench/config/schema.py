@@ -140,6 +140,43 @@ class TokenMLPConfig:
     hidden_size: int = 128
 
 
+@dataclass
+class GRUConfig:
+    """Bidirectional GRU, run the BiLSTM's ways (``attnbench.models.encoders.BiGRUEncoder``)."""
+
+    name: str = "gru"
+    hidden_size: int = 128
+    num_layers: int = 1
+    dropout: float = 0.0
+    implementation: str = "auto"  # auto | packed | reverse
+
+
+@dataclass
+class LSTMNConfig:
+    """Cheng et al. 2016's LSTMN, intra-attention inside the recurrence (``attnbench.models.lstmn``)."""
+
+    name: str = "lstmn"
+    hidden_size: int = 128  # per direction
+    num_layers: int = 1
+    bidirectional: bool = True  # the backward direction reads each sequence reversed within its length
+    attention_size: int | None = None  # A of the additive score; null: hidden_size (the paper)
+    dropout: float = 0.0  # between layers
+
+
+@dataclass
+class TransformerConfig:
+    """Pre-LayerNorm ``nn.TransformerEncoder`` with a padding mask (``attnbench.models.transformer``)."""
+
+    name: str = "transformer"
+    hidden_size: int = 128  # d_model (the input embeddings are projected to it when they differ)
+    num_layers: int = 2
+    num_heads: int = 4
+    ff_size: int = 256
+    dropout: float = 0.1
+    positions: str = "sinusoidal"  # sinusoidal | learned
+    max_positions: int = "${data.max_length}"  # type: ignore[assignment]  # positions=learned: table size
+
+
 # ---- attention / pooling ------------------------------------------------------------------
 
 
@@ -285,7 +322,14 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "data": {"text": DataConfig, "seq2seq": Seq2SeqDataConfig},
     "decoder": {"lstm": DecoderConfig},
     "decode": {"decode": DecodeConfig},
-    "encoder": {"bilstm": BiLSTMConfig, "conv1d": Conv1DConfig, "token_mlp": TokenMLPConfig},
+    "encoder": {
+        "bilstm": BiLSTMConfig,
+        "conv1d": Conv1DConfig,
+        "token_mlp": TokenMLPConfig,
+        "gru": GRUConfig,
+        "lstmn": LSTMNConfig,
+        "transformer": TransformerConfig,
+    },
     "attention": {"none": NoAttentionConfig, "attention": AttentionConfig, "multihead": MultiHeadConfig},
     "pooling": {"pooling": PoolingConfig},
     "model": {

@@ -7,37 +7,29 @@ zeroed, and every computation at a valid position reads valid positions only.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from attnbench.config.schema import BiLSTMConfig, Conv1DConfig, TokenMLPConfig
+from attnbench.config.schema import BiLSTMConfig, Conv1DConfig, GRUConfig, TokenMLPConfig
+from attnbench.models.encoder_base import (
+    EncoderOutput,
+    capture_encoder_weights,
+    last_valid,
+    masked_mean,
+    reverse_within_length,
+)
+from attnbench.models.lstmn import LSTMNEncoder
+from attnbench.models.transformer import TransformerEncoder
 
-
-@dataclass
-class EncoderOutput:
-    """``states``: [B, T, D], zero at padding. ``final``: [B, D], a whole-sequence summary."""
-
-    states: Tensor
-    final: Tensor
-
-
-def reverse_within_length(x: Tensor, lengths: Tensor) -> Tensor:
-    """Reverse each sequence of ``x`` [B, T, ...] within its own length; padding stays at the end."""
-    t = torch.arange(x.shape[1], device=x.device)[None, :]
-    lengths = lengths.to(x.device)[:, None]
-    idx = torch.where(t < lengths, lengths - 1 - t, t)  # [B, T]
-    idx = idx.view(*idx.shape, *([1] * (x.dim() - 2))).expand_as(x)
-    return x.gather(1, idx)
-
-
-def last_valid(states: Tensor, lengths: Tensor) -> Tensor:
-    """``states[b, lengths[b] - 1]`` for each b: [B, T, D] → [B, D]."""
-    idx = (lengths.to(states.device) - 1).clamp(min=0)
-    return states[torch.arange(states.shape[0], device=states.device), idx]
+# importers of this module find the shared helpers here too
+__all__ = [
+    "ENCODERS", "BiGRUEncoder", "BiLSTMEncoder", "Conv1DEncoder", "EncoderOutput", "LSTMNEncoder",
+    "TokenMLPEncoder", "TransformerEncoder", "build_encoder", "capture_encoder_weights", "last_valid",
+    "masked_mean", "reverse_within_length",
+]  # fmt: skip
 
 
 # cuDNN warns on every call that one direction's weights (a view into the bidirectional LSTM's flat
@@ -63,17 +55,22 @@ class BiLSTMEncoder(nn.Module):
     :class:`~attnbench.config.schema.BiLSTMConfig`, each defaulting to the schema's value.
     """
 
+    rnn_class: type[nn.LSTM] | type[nn.GRU] = nn.LSTM
+    rnn_name = "lstm"  # the module's attribute: its parameter names in checkpoints (encoder.lstm.*)
+    config_class: type[BiLSTMConfig] | type[GRUConfig] = BiLSTMConfig
+
     def __init__(self, input_size: int, **options: Any) -> None:
         super().__init__()
-        o = BiLSTMConfig(**options)  # the schema's keys and defaults
+        o = self.config_class(**options)  # the schema's keys and defaults
         if o.implementation not in ("auto", "packed", "reverse"):
             raise ValueError(f"encoder.implementation={o.implementation!r}; use auto, packed or reverse")
         self.hidden_size, self.num_layers, self.implementation = o.hidden_size, o.num_layers, o.implementation
         self.dropout = o.dropout
-        self.lstm = nn.LSTM(
+        rnn = self.rnn_class(
             input_size, o.hidden_size, o.num_layers, batch_first=True, bidirectional=True,
             dropout=o.dropout if o.num_layers > 1 else 0.0,
         )  # fmt: skip
+        self.add_module(self.rnn_name, rnn)
         self.output_size: int = 2 * o.hidden_size
 
     def _mode(self, device: torch.device) -> str:
@@ -90,14 +87,22 @@ class BiLSTMEncoder(nn.Module):
 
     def _packed(self, x: Tensor, lengths: Tensor) -> Tensor:
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = self.lstm(packed)
+        out, _ = self.rnn(packed)
         states, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
         return states
 
-    def _direction(self, x: Tensor, layer: int, suffix: str) -> Tensor:
+    @property
+    def rnn(self) -> nn.LSTM | nn.GRU:
+        rnn: nn.LSTM | nn.GRU = getattr(self, self.rnn_name)
+        return rnn
+
+    def _params(self, layer: int, suffix: str) -> list[Tensor]:
         names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-        params = [getattr(self.lstm, f"{name}_l{layer}{suffix}") for name in names]
+        return [getattr(self.rnn, f"{name}_l{layer}{suffix}") for name in names]
+
+    def _direction(self, x: Tensor, layer: int, suffix: str) -> Tensor:
         zeros = x.new_zeros(1, x.shape[0], self.hidden_size)
+        params = self._params(layer, suffix)
         out, _, _ = torch.lstm(x, (zeros, zeros), params, True, 1, 0.0, self.training, False, True)
         return out
 
@@ -109,6 +114,22 @@ class BiLSTMEncoder(nn.Module):
             bwd = reverse_within_length(self._direction(reverse_within_length(x, lengths), layer, "_reverse"), lengths)
             x = torch.cat([fwd, bwd], dim=-1)
         return x
+
+
+class BiGRUEncoder(BiLSTMEncoder):
+    """Bidirectional GRU, the BiLSTM's ways and guarantees (exact under padding; ``implementation``
+    auto = reverse-within-length on the dense fast path). ``final``: the forward state at the last token
+    concatenated with the backward state at the first. Output dimension: ``2 * hidden_size``.
+    ``options``: the keys of :class:`~attnbench.config.schema.GRUConfig`."""
+
+    rnn_class = nn.GRU
+    rnn_name = "gru"
+    config_class = GRUConfig
+
+    def _direction(self, x: Tensor, layer: int, suffix: str) -> Tensor:
+        zeros = x.new_zeros(1, x.shape[0], self.hidden_size)
+        out, _ = torch.gru(x, zeros, self._params(layer, suffix), True, 1, 0.0, self.training, False, True)
+        return out
 
 
 class Conv1DEncoder(nn.Module):
@@ -162,8 +183,15 @@ class TokenMLPEncoder(nn.Module):
         return EncoderOutput(states, last_valid(states, lengths))
 
 
-Encoder = BiLSTMEncoder | Conv1DEncoder | TokenMLPEncoder
-ENCODERS: dict[str, type[Encoder]] = {"bilstm": BiLSTMEncoder, "conv1d": Conv1DEncoder, "token_mlp": TokenMLPEncoder}
+Encoder = BiLSTMEncoder | BiGRUEncoder | Conv1DEncoder | TokenMLPEncoder | LSTMNEncoder | TransformerEncoder
+ENCODERS: dict[str, type[Encoder]] = {
+    "bilstm": BiLSTMEncoder,
+    "gru": BiGRUEncoder,
+    "conv1d": Conv1DEncoder,
+    "token_mlp": TokenMLPEncoder,
+    "lstmn": LSTMNEncoder,
+    "transformer": TransformerEncoder,
+}
 
 
 def build_encoder(spec: dict, input_size: int) -> Encoder:

@@ -12,18 +12,30 @@ from attnbench.reporting.records import Record, is_tfidf, lookup
 log = logging.getLogger(__name__)
 
 
+# encoders that attend while they read: their runs have a picture even with attention=none (config names,
+# not the classes: a report loads no torch until it draws)
+ATTENDING_ENCODERS = ("lstmn",)
+
+
 def best_heatmaps(
-    records: list[Record], metric: str, out: Path, column_key: str | None = None, num_examples: int = 3
+    records: list[Record],
+    metric: str,
+    out: Path,
+    column_key: str | None = None,
+    num_examples: int = 3,
+    encoder: str | None = None,
+    dirname: str = "heatmaps",
 ) -> tuple[Path | None, Record | None]:
     """The attention heatmaps of the best completed attention run (by ``metric``; among equal ones, the
-    one with the largest numeric ``column_key`` value, e.g. the longest sequences) in ``out/heatmaps``.
+    one with the largest numeric ``column_key`` value, e.g. the longest sequences) in ``out/<dirname>``.
+    ``encoder``: only runs of that encoder (``lstmn``: the best LSTMN run's memory pictures).
 
     They are drawn afresh from the run's best checkpoint (the first ``num_examples`` test examples,
     windows around the largest weights); a run whose checkpoint is gone gives the PNGs its
     ``attention_heatmaps`` callback wrote, if any."""
 
-    target = out / "heatmaps"
-    for r in attention_runs(records, metric, column_key):
+    target = out / dirname
+    for r in attention_runs(records, metric, column_key, encoder):
         checkpoint = r.get("checkpoint")
         try:
             if checkpoint and Path(checkpoint).is_file():
@@ -40,9 +52,12 @@ def best_heatmaps(
     return None, None
 
 
-def attention_runs(records: list[Record], metric: str, column_key: str | None = None) -> list[Record]:
-    """The completed attention runs with ``metric``, best first (among equal ones, the one with the
-    largest numeric ``column_key`` value, e.g. the longest sequences)."""
+def attention_runs(
+    records: list[Record], metric: str, column_key: str | None = None, encoder: str | None = None
+) -> list[Record]:
+    """The completed attention runs with ``metric`` (an LSTMN attends inside; ``encoder``: only runs of that
+    encoder), best first (among equal ones, the one with the largest numeric ``column_key`` value, e.g. the
+    longest sequences)."""
 
     def rank(r: Record) -> tuple[float, float]:
         col = lookup(r, column_key) if column_key else None
@@ -50,7 +65,10 @@ def attention_runs(records: list[Record], metric: str, column_key: str | None = 
 
     def has_attention(r: Record) -> bool:
         config = r.get("config") or {}
-        return not is_tfidf(config) and (config.get("attention") or {}).get("name") not in (None, "none")
+        name = (config.get("encoder") or {}).get("name")
+        if is_tfidf(config) or (encoder is not None and name != encoder):
+            return False
+        return (config.get("attention") or {}).get("name") not in (None, "none") or name in ATTENDING_ENCODERS
 
     candidates = [
         r for r in records if r.get("status") == "completed" and lookup(r, metric) is not None and has_attention(r)
@@ -66,9 +84,10 @@ def rebuild_run(record: Record, checkpoint: Path) -> tuple[Any, Any]:
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
+    from attnbench.config.hashing import current_config
     from attnbench.runtime.checkpoints import load_checkpoint, load_weights, restore_data_state
 
-    cfg = OmegaConf.create(record["config"])
+    cfg = OmegaConf.create(current_config(record["config"]))  # a run recorded by an earlier version too
     state = load_checkpoint(checkpoint)
     dm = instantiate(cfg.data)
     restore_data_state(dm, state)

@@ -192,6 +192,7 @@ def draw_figures(table: Table, records: list[Record], plots: Sequence[str], out:
             caption = heatmap_caption(best, table.column_key, first_metric)
             figures.html += [figure_html(p, out, caption + f": {p.name}") for p in sorted(heat_dir.glob("*.png"))]
             figures.best_run = best
+        draw_lstmn_memory(table, records, first_metric, out, figures)
     if "examples" in plots and (link := examples_link(records, first_metric, out, table.column_key)):
         figures.files += ["examples.html", "examples.tex"]
         figures.html.append(link)
@@ -209,6 +210,15 @@ def examples_link(records: list[Record], metric: str, out: Path, column_key: str
         f" {html.escape(caption)}; each token shaded by its attention weight, beside gradient×input,"
         " leave-one-out and integrated gradients (a seq2seq run: the source tokens per output token).</p>"
     )
+
+
+def draw_lstmn_memory(table: Table, records: list[Record], metric: str, out: Path, figures: Figures) -> None:
+    """The best LSTMN run's memory pictures (intra-attention) in ``lstmn_heatmaps/``, when the study has one."""
+    heat_dir, best = best_heatmaps(records, metric, out, table.column_key, encoder="lstmn", dirname="lstmn_heatmaps")
+    if heat_dir is not None and best is not None:
+        figures.files.append("lstmn_heatmaps/")
+        caption = heatmap_caption(best, table.column_key, metric).replace("attention of", "LSTMN memory of", 1)
+        figures.html += [figure_html(p, out, caption + f": {p.name}") for p in sorted(heat_dir.glob("*.png"))]
 
 
 def heatmap_caption(run: Record, column_key: str | None, metric: str) -> str:

@@ -17,6 +17,8 @@ from pytorch_lightning.callbacks import RichProgressBar as LightningRichProgress
 from pytorch_lightning.loggers import WandbLogger
 
 from attnbench.config.runtime import AttentionHeatmapsConfig, RichProgressBarConfig
+from attnbench.models.encoder_base import IntraAttention, capture_encoder_weights
+from attnbench.runtime.intra_heatmaps import block_name, draw_intra_attention
 from attnbench.runtime.record import atomic_path
 
 log = logging.getLogger(__name__)
@@ -72,8 +74,11 @@ class AttentionHeatmaps(pl.Callback):
     A text longer than ``max_tokens`` is drawn as the window of ``max_tokens`` tokens around its
     largest weight. Files: ``<run_dir>/<dirname>/test<index>_row<r>.png`` (``index``: the example's position in the
     test split). With a W&B logger they are also logged as images under ``test/attention_heatmaps``.
-    Models without attention weights (``attention=none``) produce nothing. ``max_tokens``: tokens
-    drawn per picture (the window is noted in the title); ``line_chars``: characters per text line.
+    An encoder that attends while it reads (``encoder=lstmn``) adds, per example, its memory picture
+    (:mod:`attnbench.runtime.intra_heatmaps`): ``test<index>_intra<r>.png`` per layer and direction,
+    at most ``intra_max_tokens`` tokens per axis. Models without any weights (``attention=none`` on an
+    encoder without intra-attention) produce nothing. ``max_tokens``: tokens drawn per picture (the
+    window is noted in the title); ``line_chars``: characters per text line.
     """
 
     def __init__(
@@ -82,12 +87,14 @@ class AttentionHeatmaps(pl.Callback):
         max_tokens: int = AttentionHeatmapsConfig.max_tokens,
         line_chars: int = AttentionHeatmapsConfig.line_chars,
         dirname: str = AttentionHeatmapsConfig.dirname,
+        intra_max_tokens: int = AttentionHeatmapsConfig.intra_max_tokens,
     ) -> None:
         super().__init__()
         if num_examples < 0 or max_tokens < 1 or line_chars < 10:
             raise ValueError("callbacks.attention_heatmaps: num_examples >= 0, max_tokens >= 1, line_chars >= 10")
         self.num_examples, self.max_tokens = num_examples, max_tokens
         self.line_chars, self.dirname = line_chars, dirname
+        self.intra_max_tokens = intra_max_tokens
         self.paths: list[Path] = []
 
     def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -119,39 +126,75 @@ class AttentionHeatmaps(pl.Callback):
         self, pl_module: pl.LightningModule, batch: Any, datamodule: Any, out_dir: Path
     ) -> tuple[list[Path], list[str]]:
         """Draw the first ``num_examples`` examples of ``batch`` (eval mode: hard attention is argmax)
-        into ``out_dir``; returns the PNG paths and their captions (none for models without weights)."""
+        into ``out_dir``: the text shaded by each attention row, and for an encoder that attends while
+        it reads (LSTMN) its lower-triangular intra-attention per layer and direction. Returns the PNG
+        paths and their captions (none for models without weights)."""
         run_batch: Any = pl_module.run_batch  # a task of tasks/: every one has it
-        with torch.no_grad():
+        with torch.no_grad(), capture_encoder_weights(pl_module) as intra:
             out = run_batch(batch)
-        if out.weights is None:
+        if out.weights is None and not intra:
             return [], []
         tokenizer = getattr(datamodule, "tokenizer", None)
         label_names = list(getattr(datamodule, "label_names", []) or [])
-        ids_all, lengths_all = (
-            (batch.pair_ids, batch.pair_lengths) if out.weights_over == "pair_ids" else (batch.ids, batch.lengths)
-        )
         out_dir.mkdir(parents=True, exist_ok=True)
         predictions = out.logits.argmax(-1)
-        paths, captions = [], []
+        paths: list[Path] = []
+        captions: list[str] = []
         for i in range(min(self.num_examples, len(batch))):
-            n = int(lengths_all[i])
-            ids = ids_all[i, :n].tolist()
-            tokens = [_token(tokenizer, t) for t in ids]
             label, pred = int(batch.labels[i]), int(predictions[i])
             name = label_names[label] if label < len(label_names) else str(label)
             guess = label_names[pred] if pred < len(label_names) else str(pred)
-            query = ""
-            if out.weights_over == "pair_ids":  # attention over the second text: say what the first one asks
-                first = " ".join(_token(tokenizer, t) for t in batch.ids[i, : int(batch.lengths[i])].tolist())
-                query = f", query: {first[:60]}{'...' if len(first) > 60 else ''}"
-            for r in range(out.weights.shape[1]):
-                weights = out.weights[i, r, :n].float().cpu().tolist()
-                title = f"test example {int(batch.index[i])}, row {r}{query}: label {name}, predicted {guess}"
-                path = out_dir / f"test{int(batch.index[i])}_row{r}.png"
-                self._draw(tokens, weights, title, path)
-                paths.append(path)
-                captions.append(title)
+            verdict = f"label {name}, predicted {guess}"
+            if out.weights is not None:
+                self._draw_rows(out, batch, i, tokenizer, verdict, out_dir, paths, captions)
+            if intra:  # the first text's encoder (a pair: intra[1] is the second text's)
+                self._draw_intra(intra[0], batch, i, tokenizer, verdict, out_dir, paths, captions)
         return paths, captions
+
+    def _draw_rows(
+        self, out: Any, batch: Any, i: int, tokenizer: Any, verdict: str, out_dir: Path, paths: list, captions: list
+    ) -> None:
+        """Example ``i``'s text shaded by each weight row of the model's attention."""
+        over_pair = out.weights_over == "pair_ids"
+        ids_all, lengths_all = (batch.pair_ids, batch.pair_lengths) if over_pair else (batch.ids, batch.lengths)
+        n = int(lengths_all[i])
+        tokens = [_token(tokenizer, t) for t in ids_all[i, :n].tolist()]
+        query = ""
+        if over_pair:  # attention over the second text: say what the first one asks
+            first = " ".join(_token(tokenizer, t) for t in batch.ids[i, : int(batch.lengths[i])].tolist())
+            query = f", query: {first[:60]}{'...' if len(first) > 60 else ''}"
+        for r in range(out.weights.shape[1]):
+            weights = out.weights[i, r, :n].float().cpu().tolist()
+            title = f"test example {int(batch.index[i])}, row {r}{query}: {verdict}"
+            path = out_dir / f"test{int(batch.index[i])}_row{r}.png"
+            self._draw(tokens, weights, title, path)
+            paths.append(path)
+            captions.append(title)
+
+    def _draw_intra(
+        self,
+        intra: IntraAttention,
+        batch: Any,
+        i: int,
+        tokenizer: Any,
+        verdict: str,
+        out_dir: Path,
+        paths: list,
+        captions: list,
+    ) -> None:
+        """Example ``i``'s intra-attention ``weights`` [B, R, T, T]: one lower-triangular picture per
+        block (layer × direction), tokens in that direction's reading order."""
+        n = int(batch.lengths[i])
+        tokens = [_token(tokenizer, t) for t in batch.ids[i, :n].tolist()]
+        weights = intra.weights[i, :, :n, :n].float().cpu()
+        for r in range(weights.shape[0]):
+            name = block_name(r, intra.directions)
+            reading = tokens if name.endswith("forward") else tokens[::-1]
+            title = f"test example {int(batch.index[i])}, LSTMN memory ({name}): {verdict}"
+            path = out_dir / f"test{int(batch.index[i])}_intra{r}.png"
+            draw_intra_attention(reading, weights[r].tolist(), title, path, self.intra_max_tokens)
+            paths.append(path)
+            captions.append(title)
 
     def _draw(self, tokens: list[str], weights: list[float], title: str, path: Path) -> None:
         # Figure + Agg canvas directly: no pyplot, so no global backend state and no GUI.

@@ -22,7 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from attnbench.config.hashing import current_model
+from attnbench.config.hashing import current_config
 from attnbench.runtime.checkpoints import INTERPOLATED_GROUPS, MODEL_KEYS, load_checkpoint
 from attnbench.runtime.record import RUN_FILE, read_run_record
 
@@ -100,6 +100,7 @@ def trained_config(cfg: DictConfig, overrides: list[str] | None = None) -> DictC
     merged = copy.deepcopy(composed) | {"ckpt_path": str(ckpt)}  # composed stays as the overrides made it
     run_dir = run_dir_of(ckpt)
     recorded = (read_run_record(run_dir / RUN_FILE).get("config") or {}) if run_dir else {}
+    recorded = current_config(recorded) if recorded else {}  # a run recorded by an earlier version too
     if recorded:
         _take_recorded(merged, recorded, keys)
     elif ckpt.is_file():
@@ -122,8 +123,6 @@ def _take_recorded(merged: dict[str, Any], recorded: dict[str, Any], keys: list[
     for top in COMPUTED:
         if top in recorded and top not in keys:
             merged[top] = recorded[top]
-    if isinstance(merged.get("model"), dict) and "model" not in keys:  # a run recorded before a class moved
-        merged["model"] = current_model(merged["model"])
     model = merged.get("model")
     if isinstance(model, dict) and "model" not in keys:
         # the record holds the model resolved; where it holds a group as recorded (model.encoder is the run's
