@@ -16,6 +16,7 @@ HASH_EXCLUDED = (
     "hydra",
     "torch_threads",
     "skip_completed",
+    "on_locked",
     "study",
     "resume",
     "tags",
@@ -32,7 +33,7 @@ HASH_EXCLUDED = (
 
 # Settings added after runs were recorded, at the value that reproduces those runs: left out of the hash
 # like unset (null) settings, so adding an option to the code keeps earlier study runs valid.
-HASH_DEFAULTS = {"model.optimizer.name": "adamw"}
+HASH_DEFAULTS = {"model.optimizer.name": "adamw", "allow_nonfinite_loss": False}
 
 
 # Classes that moved to another module keep the ``_target_`` they were recorded with in the hash, so
