@@ -15,6 +15,8 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
@@ -23,12 +25,12 @@ from attnbench.config import config_dir, config_hash, register_configs, validate
 from attnbench.data.sources import DataError
 from attnbench.fitters import build_fitter
 from attnbench.runtime.attempts import begin_attempt
-from attnbench.runtime.checkpoints import load_checkpoint, restore_data_state
+from attnbench.runtime.checkpoints import CheckpointMismatchError, load_checkpoint, restore_data_state
 from attnbench.runtime.distributed import global_rank_from_env, set_process_rank
 from attnbench.runtime.guards import DivergenceError, check_finite_metrics
 from attnbench.runtime.locks import RunLock, RunLocked
 from attnbench.runtime.record import RUN_FILE, read_run_record
-from attnbench.runtime.resume import ResumePoint, find_resume
+from attnbench.runtime.resume import MidEpochCheckpointError, ResumePoint, find_resume
 from attnbench.runtime.run_record import RunRecord, reuse_run_dir
 
 log = logging.getLogger(__name__)
@@ -135,13 +137,19 @@ def run_in(
     return record.fields
 
 
+# errors whose message names the cause and the fix
+FIXABLE = (DataError, DivergenceError, RunLocked, MidEpochCheckpointError, CheckpointMismatchError)
+
+
 @hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
     """Console entry point; returns the best ``val/acc`` for Hydra sweepers that optimise it."""
     try:
         record = run(cfg)
-    except (DataError, DivergenceError, RunLocked) as err:  # the message says what to fix; a traceback adds nothing
+    except FIXABLE as err:  # the message says what to fix; a traceback adds nothing
         log.error("%s: %s", type(err).__name__, err)
+        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # Hydra marks this job failed and the sweep goes on; SystemExit would end the whole sweep
         raise SystemExit(1) from None
     return record["metrics"].get("val/acc")
 
