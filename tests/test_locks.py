@@ -54,7 +54,7 @@ def wait_for(predicate: object, timeout_s: float, what: str) -> None:
 def test_the_lock_names_its_live_holder_and_dies_with_it(tmp_path: Path) -> None:
     holder = subprocess.Popen(
         [sys.executable, "-c", "import pathlib, time; from attnbench.runtime.locks import RunLock; "
-         f"RunLock(pathlib.Path({str(tmp_path)!r})).acquire(); print('held', flush=True); time.sleep(60)"],
+         f"lock = RunLock(pathlib.Path({str(tmp_path)!r})).acquire(); print('held', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True, env=env_for(tmp_path),
     )  # fmt: skip
     try:
@@ -82,7 +82,7 @@ def test_a_run_mid_training_is_left_to_its_owner_and_counted_running(tmp_path: P
     env = env_for(tmp_path, ATTNBENCH_TEST_PAUSED=str(paused), ATTNBENCH_TEST_RESUME=str(resume))
     command = train_command(
         *TINY_OVERRIDES, *NEURAL, "debug=limit", "logger=csv", "callbacks.rich_progress_bar=null",
-        "+callbacks.pause._target_=tests.interrupt.PauseAtBatch", f"hydra.run.dir={run_dir}",
+        "+callbacks.pause._target_=tests.interrupt.PauseAtBatch", f"hydra.run.dir='{run_dir}'",  # '=' in it
     )  # fmt: skip
     since = time.time()
     owner = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
