@@ -74,6 +74,8 @@ def test_a_torn_last_checkpoint_is_set_aside_and_the_run_goes_on(tmp_path: Path)
     line = next(ln for ln in (run_dir / "train.log").read_text().splitlines() if "unreadable checkpoint" in ln)
     assert str(last) in line and "PytorchStreamReader failed reading zip archive" in line and str(aside.name) in line
     assert "Traceback" not in proc.stderr
+    # the CSV rows are kept on resume: Lightning's warning that they will be deleted is not shown
+    assert "Previous log files" not in proc.stdout + proc.stderr
     second = attempts(run_dir)[-1]
     assert second["status"] == "completed" and second["resumed_from"] == str(best)
     (entry,) = second["set_aside"]
