@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from attnbench.runtime.locks import RunLock, RunLocked, lock_holder
+from attnbench.reporting.report import write_report
+from attnbench.runtime.locks import RunLock, RunLocked, lock_holder, one_writer
 from attnbench.studies.progress import scan
 from attnbench.studies.study_file import load_study
 
@@ -71,6 +72,26 @@ def test_the_lock_names_its_live_holder_and_dies_with_it(tmp_path: Path) -> None
     with RunLock(tmp_path).acquire():
         assert (lock_holder(tmp_path) or {}).get("pid") == os.getpid()
     assert lock_holder(tmp_path) is None
+
+
+def test_a_report_folder_is_written_by_one_process_at_a_time(tmp_path: Path) -> None:
+    """``write_report`` is wrapped in :func:`one_writer`: a second writer waits for the first to end."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import pathlib, time; from attnbench.runtime.locks import exclusive\n"
+         f"with exclusive(pathlib.Path({str(tmp_path)!r}) / '.report.lock'):\n"
+         "    print('held', flush=True); time.sleep(3)"],
+        stdout=subprocess.PIPE, text=True, env=env_for(tmp_path),
+    )  # fmt: skip
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    held = time.monotonic()
+
+    @one_writer
+    def report(sweep_dirs: list[Path], out: Path) -> float:
+        return time.monotonic() - held
+
+    assert report([], tmp_path) >= 2.5  # it ran once the holder's 3 s block had ended
+    holder.wait()
+    assert getattr(write_report, "__wrapped__", None) is not None  # the report writer is the wrapped one
 
 
 def test_a_run_mid_training_is_left_to_its_owner_and_counted_running(tmp_path: Path) -> None:

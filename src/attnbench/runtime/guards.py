@@ -95,9 +95,14 @@ class RecordOptimizer(pl.Callback):
         self.fields = fields
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # tuples (Adam's betas) as lists: the record equals its JSON file read back
         self.fields["optimizer_used"] = [
             {"name": type(opt).__name__}
-            | {k: v for k, v in group.items() if k != "params" and isinstance(v, int | float | str | bool | tuple)}
+            | {
+                k: list(v) if isinstance(v, tuple) else v
+                for k, v in group.items()
+                if k != "params" and isinstance(v, int | float | str | bool | tuple)
+            }
             for opt in trainer.optimizers
             for group in opt.param_groups
         ]
