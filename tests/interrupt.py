@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +57,33 @@ class KillMidStudy(pl.Callback):
         os.write(fd, str(run_dir).encode())
         os.close(fd)
         os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
+class KillAtBatch(pl.Callback):
+    """SIGKILL the process group at batch ``batch`` of epoch ``epoch`` of a run that did not resume: with
+    ``trainer.val_check_interval`` below an epoch, the checkpoints on disk then were saved mid-epoch."""
+
+    def __init__(self, epoch: int, batch: int) -> None:
+        self.epoch, self.batch = epoch, batch
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, idx: int) -> None:
+        if (trainer.current_epoch, idx) == (self.epoch, self.batch) and trainer.ckpt_path is None:
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
+class PauseAtBatch(pl.Callback):
+    """At batch ``batch`` of epoch 0, create the file ``$ATTNBENCH_TEST_PAUSED`` and wait (at most
+    ``timeout_s``) until the file ``$ATTNBENCH_TEST_RESUME`` exists: a run held mid-training while a test
+    looks at it from outside."""
+
+    def __init__(self, batch: int = 1, timeout_s: float = 300.0) -> None:
+        self.batch, self.timeout_s = batch, timeout_s
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, idx: int) -> None:
+        paused, resume = os.environ.get("ATTNBENCH_TEST_PAUSED"), os.environ.get("ATTNBENCH_TEST_RESUME")
+        if not paused or not resume or (trainer.current_epoch, idx) != (0, self.batch):
+            return
+        Path(paused).write_text(str(os.getpid()))
+        deadline = time.monotonic() + self.timeout_s
+        while not Path(resume).exists() and time.monotonic() < deadline:
+            time.sleep(0.1)

@@ -20,9 +20,11 @@ from pytorch_lightning.loggers import Logger
 
 from attnbench.models.tfidf import evaluate_split, is_classical
 from attnbench.runtime.callbacks import ResumeRandomState
-from attnbench.runtime.checkpoints import check_compatible, load_checkpoint, load_weights
+from attnbench.runtime.checkpoints import AtomicCheckpointIO, check_compatible, load_weights
 from attnbench.runtime.distributed import build_strategy, end_distributed
+from attnbench.runtime.guards import RecordOptimizer, StopOnNonFiniteLoss
 from attnbench.runtime.loggers import ContinueLoggers
+from attnbench.runtime.resume import ResumePoint
 from attnbench.runtime.run_record import RunRecord
 from attnbench.runtime.throughput import Throughput
 from attnbench.tasks import count_parameters
@@ -71,24 +73,16 @@ def _metric(value: Any) -> float:
     return float(value.item() if isinstance(value, torch.Tensor) else value)
 
 
-def resume_checkpoint(cfg: DictConfig, callbacks: list[pl.Callback], model: pl.LightningModule) -> str | None:
-    """The checkpoint ``fit`` starts from: ``ckpt_path`` when given, else (``resume=true``) the
-    ``last.ckpt`` already in the run's checkpoint directory, else None (a fresh start).
-
-    The run directory holds a ``last.ckpt`` only when it is reused: ``hydra.run.dir=<fixed dir>``
-    run again, a SLURM job requeued into its sweep directory. A checkpoint of another model
-    configuration fails with the differing keys instead of being loaded.
-    """
-    if cfg.ckpt_path or not cfg.resume:
-        return cfg.ckpt_path
-    for cb in callbacks:
-        if isinstance(cb, ModelCheckpoint) and cb.save_last and cb.dirpath:
-            last = Path(cb.dirpath) / f"{cb.CHECKPOINT_NAME_LAST}{cb.FILE_EXTENSION}"
-            if last.is_file():
-                check_compatible(model, load_checkpoint(last), last, hint="or resume=false to start afresh")
-                log.info("resuming from %s (resume=true; resume=false starts afresh)", last)
-                return str(last)
-    return None
+def start_checkpoint(start: ResumePoint | None, model: pl.LightningModule) -> str | None:
+    """The checkpoint ``fit`` starts from (:func:`attnbench.runtime.resume.find_resume` chose it: the
+    ``ckpt_path`` given, or the run directory's ``last.ckpt`` with ``resume=true``), or None for a fresh
+    start. A checkpoint of another model configuration fails with the differing keys, whichever way it
+    came: its optimizer state would otherwise replace the configured learning rate without a word."""
+    if start is None or start.path is None or start.checkpoint is None:
+        return None
+    hint = "or leave out ckpt_path to train afresh" if start.explicit else "or resume=false to start afresh"
+    check_compatible(model, start.checkpoint, start.path, hint=hint)
+    return str(start.path)
 
 
 def build_task(cfg: DictConfig, dm: Any, checkpoint: dict[str, Any] | None, record: RunRecord) -> pl.LightningModule:
@@ -109,14 +103,21 @@ class LightningFitter:
     ``cfg.logger`` and ``cfg.callbacks`` (plus ``extra_callbacks``)."""
 
     def __init__(
-        self, cfg: DictConfig, model: pl.LightningModule, record: RunRecord, extra_callbacks: list[pl.Callback]
+        self,
+        cfg: DictConfig,
+        model: pl.LightningModule,
+        record: RunRecord,
+        extra_callbacks: list[pl.Callback],
+        start: ResumePoint | None = None,
     ) -> None:
-        self.cfg, self.model, self.record = cfg, model, record
+        self.cfg, self.model, self.record, self.start = cfg, model, record, start
         record.loggers = build_loggers(cfg.get("logger"), record.fields["run_id"])
         self.throughput = Throughput()  # timings/train_examples_per_s, ... in run.json
         self.callbacks = build_callbacks(cfg.get("callbacks"), has_logger=bool(record.loggers)) + extra_callbacks
         # a resumed fit continues the loggers' files and the random numbers where the checkpoint left them
-        self.callbacks += [self.throughput, ContinueLoggers(), ResumeRandomState()]
+        self.callbacks += [self.throughput, ContinueLoggers(), ResumeRandomState(), RecordOptimizer(record.fields)]
+        if not cfg.get("allow_nonfinite_loss"):  # a diverged run stops and fails (runtime/guards.py)
+            self.callbacks.append(StopOnNonFiniteLoss())
         container = OmegaConf.to_container(cfg.trainer, resolve=True)
         assert isinstance(container, dict), "cfg.trainer is a mapping"
         # a DictConfig's keys are strings; to_container's annotation allows any key type
@@ -130,19 +131,16 @@ class LightningFitter:
             # no ModelCheckpoint configured (callbacks=none) means no checkpoints, not Lightning's default one
             enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in self.callbacks),
             default_root_dir=str(record.run_dir),
+            plugins=[AtomicCheckpointIO()],  # a kill mid-write never leaves a partial checkpoint
         )
         for lg in record.loggers:
             lg.log_hyperparams(record.logged_config)
 
     def fit(self, dm: Any) -> dict[str, float]:
-        """Train (resuming when :func:`resume_checkpoint` finds a checkpoint); the validation metrics
+        """Train (from the checkpoint :func:`start_checkpoint` checks, if any); the validation metrics
         are those of the best checkpoint, the one that is tested."""
         fields = self.record.fields
-        start_from = resume_checkpoint(self.cfg, self.callbacks, self.model)
-        if start_from and not self.cfg.ckpt_path:
-            fields["resumed_from"] = str(Path(start_from).resolve())
-            if self.record.attempts is not None:
-                self.record.attempts.update(resumed_from=fields["resumed_from"])
+        start_from = start_checkpoint(self.start, self.model)
         with self.record.timed("fit_s"):
             self.trainer.fit(self.model, datamodule=dm, ckpt_path=start_from, weights_only=True)
         fields["epochs"] = self.trainer.current_epoch
@@ -230,8 +228,10 @@ def build_fitter(
     checkpoint: dict[str, Any] | None,
     record: RunRecord,
     extra_callbacks: list[pl.Callback] | None = None,
+    start: ResumePoint | None = None,
 ) -> Fitter:
     """The fitter of ``cfg.model``: a classical baseline, or a task with a Lightning Trainer."""
     if is_classical(cfg.model):
         return ClassicalFitter(cfg, record)
-    return LightningFitter(cfg, build_task(cfg, dm, checkpoint, record), record, list(extra_callbacks or []))
+    model = build_task(cfg, dm, checkpoint, record)
+    return LightningFitter(cfg, model, record, list(extra_callbacks or []), start)

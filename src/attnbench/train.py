@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +26,12 @@ from attnbench.config import ConfigKeyError, config_dir, config_hash, register_c
 from attnbench.data.sources import DataError
 from attnbench.fitters import build_fitter
 from attnbench.runtime.attempts import begin_attempt
-from attnbench.runtime.checkpoints import load_checkpoint, restore_data_state
+from attnbench.runtime.checkpoints import CheckpointMismatchError, load_checkpoint, restore_data_state
 from attnbench.runtime.distributed import global_rank_from_env, process_rank, set_process_rank
+from attnbench.runtime.guards import DivergenceError, check_finite_metrics
+from attnbench.runtime.locks import RunLock, RunLocked
+from attnbench.runtime.record import RUN_FILE, read_run_record
+from attnbench.runtime.resume import MidEpochCheckpointError, ResumePoint, find_resume
 from attnbench.runtime.run_record import RunRecord, reuse_run_dir
 
 log = logging.getLogger(__name__)
@@ -43,9 +49,10 @@ def prepare(cfg: DictConfig) -> None:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
 
-def build_data(cfg: DictConfig, record: RunRecord) -> tuple[Any, dict[str, Any] | None]:
-    """The DataModule, set up for fitting, and the checkpoint to evaluate (``train=false``) whose
-    tokenizer and label names it takes."""
+def build_data(cfg: DictConfig, record: RunRecord, start: ResumePoint) -> tuple[Any, dict[str, Any] | None]:
+    """The DataModule, set up for fitting, and the checkpoint to evaluate (``train=false``). The data
+    are encoded with the tokenizer and label names of the checkpoint evaluated or resumed (``start``),
+    the ones its weights were trained with, not a freshly fit one."""
     with record.timed("data_s"):
         dm = instantiate(cfg.data)
         checkpoint = None
@@ -54,6 +61,8 @@ def build_data(cfg: DictConfig, record: RunRecord) -> tuple[Any, dict[str, Any] 
                 raise ValueError("train=false needs ckpt_path=<checkpoint> to evaluate")
             checkpoint = load_checkpoint(cfg.ckpt_path)
             restore_data_state(dm, checkpoint)
+        elif start.checkpoint is not None:
+            restore_data_state(dm, start.checkpoint)
         dm.setup("fit")
     record.fields["data"] = dm.summary
     return dm, checkpoint
@@ -65,10 +74,42 @@ def run(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> di
     ``extra_callbacks`` are added to the configured callbacks (for programmatic use and tests).
     With ``skip_completed=true`` a run directory that already holds a completed run of the same
     configuration (``config_hash``) is not run again: its record is returned as it is.
+
+    The run directory is this process's alone while it runs (its lock, :mod:`attnbench.runtime.locks`):
+    held by another live process, it is left untouched and this run fails at once naming that process
+    (:class:`RunLocked`), or with ``on_locked=wait`` waits for it to end and then decides as above.
     """
     run_dir = Path(cfg.paths.output_dir)
-    digest = config_hash(cfg)
     rank = global_rank_from_env(cfg.trainer.get("devices", 1))
+    lock = RunLock(run_dir)
+    if cfg.get("on_locked", "fail") not in ("fail", "wait"):
+        raise ValueError(f"on_locked={cfg.on_locked!r}: use fail (stop at once) or wait (for the other process)")
+    asked = time.time()
+    if rank == 0:  # the other ranks of a DDP run are started by rank 0, which holds the lock for them
+        lock.acquire(wait=cfg.get("on_locked") == "wait")
+    with lock:
+        digest = config_hash(cfg)
+        ended = ended_since(run_dir, digest, asked) if lock.waited_for is not None else None
+        if ended is not None:  # the process waited for ran this very run: its record is the result
+            log.info("%s ran this run while this process waited (%s): its record is used", run_dir, ended["status"])
+            return ended
+        return run_in(cfg, run_dir, digest, rank, extra_callbacks)
+
+
+def ended_since(run_dir: Path, digest: str, since: float) -> dict[str, Any] | None:
+    """The run record of ``run_dir`` when it has this config hash and ended after ``since``."""
+    try:
+        record = read_run_record(run_dir / RUN_FILE)
+    except (OSError, ValueError):
+        return None
+    ok = record.get("config_hash") == digest and float(record.get("finished_at") or 0.0) >= since
+    return record if ok else None
+
+
+def run_in(
+    cfg: DictConfig, run_dir: Path, digest: str, rank: int, extra_callbacks: list[pl.Callback] | None
+) -> dict[str, Any]:
+    """:func:`run` once ``run_dir`` is this process's."""
     earlier = reuse_run_dir(run_dir, digest, bool(cfg.get("skip_completed")), archive=rank == 0)
     if earlier is not None:  # every rank sees the same record, so all of them skip
         log.info("skipped: %s already holds a completed run of this configuration (hash %s)", run_dir, digest)
@@ -76,17 +117,29 @@ def run(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> di
     attempts = begin_attempt(run_dir, digest, write=rank == 0)
     with RunRecord(cfg, run_dir, digest, attempts) as record:
         prepare(cfg)
-        dm, checkpoint = build_data(cfg, record)
+        start = find_resume(cfg, move=rank == 0)
+        if start.path is not None or start.set_aside:
+            resumed = str(start.path.resolve()) if start.path else None
+            record.fields.update(resumed_from=resumed, set_aside=start.set_aside)
+            attempts.update(resumed_from=resumed, set_aside=start.set_aside)
+        dm, checkpoint = build_data(cfg, record, start)
         metrics: dict[str, float] = {}
-        with build_fitter(cfg, dm, checkpoint, record, extra_callbacks) as fitter:
+        with build_fitter(cfg, dm, checkpoint, record, extra_callbacks, start) as fitter:
             if cfg.train:
                 metrics.update(fitter.fit(dm))
             if cfg.test:
                 metrics.update(fitter.test(dm))
+            # only finite evaluation metrics go on record; a non-finite one fails the run, named in its error
+            record.fields["metrics"] = dict(sorted((k, v) for k, v in metrics.items() if math.isfinite(v)))
+            check_finite_metrics(metrics)
             if cfg.get("analysis") is not None:  # analysis=[...]: faithfulness analyses of the tested model
                 metrics.update(analyse_fitted(cfg, getattr(fitter, "model", None), dm, record))
         record.fields["metrics"] = dict(sorted(metrics.items()))
     return record.fields
+
+
+# errors whose message names the cause and the fix
+FIXABLE = (DataError, DivergenceError, RunLocked, MidEpochCheckpointError, CheckpointMismatchError)
 
 
 @hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")
@@ -94,9 +147,11 @@ def main(cfg: DictConfig) -> float | None:
     """Console entry point; returns the best ``val/acc`` for Hydra sweepers that optimise it."""
     try:
         record = run(cfg)
-    # bad data, no network or a bad key: the message says what to fix; a traceback adds nothing
-    except (DataError, ConfigKeyError) as err:
+    # bad data, no network, a bad key, a divergence, a locked run: the message says what to fix
+    except (*FIXABLE, ConfigKeyError) as err:
         log.error("%s: %s", type(err).__name__, err)
+        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # Hydra marks this job failed and the sweep goes on; SystemExit would end the whole sweep
         raise SystemExit(1) from None
     if process_rank() == 0 and HydraConfig.get().mode == RunMode.RUN:  # a sweep's jobs: the study's table
         print_run_summary(record)

@@ -312,6 +312,9 @@ class RunConfig:
     resume: bool = True  # train: start from <checkpoint dir>/last.ckpt when the run directory has one
     torch_threads: int | None = None
     skip_completed: bool = False  # a run directory whose run.json completed with this config hash: skip
+    # a run directory another live process is training (its lock): fail (at once, naming that process) | wait
+    on_locked: str = "fail"
+    allow_nonfinite_loss: bool = False  # keep training through a NaN/inf training loss (else: the run fails)
     analysis: AnalysisConfig | None = None  # analysis=[kendall,...]: analyses after training (attnbench.analysis)
     examples: int | None = None  # attnbench-analyze: N highlighted test examples (analysis/examples.html); null: none
     study: Any = None  # set by `attnbench-study`: {name, variant, label, run_name} (reports, W&B group)

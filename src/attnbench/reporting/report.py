@@ -30,6 +30,7 @@ from attnbench.reporting.tables import to_csv, to_markdown, to_pairwise_csv
 from attnbench.reporting.tex import to_tex
 from attnbench.reporting.wandb_report import SPEC_FILE
 from attnbench.reporting.wandb_table import log_table_to_wandb
+from attnbench.runtime.locks import one_writer
 from attnbench.runtime.record import RUN_FILE, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class Figures:
     best_run: Record | None = None
 
 
+@one_writer  # one process at a time per results folder
 def write_report(
     sweep_dirs: list[Path],
     out: Path,

@@ -6,12 +6,15 @@ so an attempt killed before it could write ``run.json`` is still on record; ``ru
 
 from __future__ import annotations
 
+import os
 import secrets
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from attnbench.runtime.locks import LOCK_FILE
 from attnbench.runtime.record import read_run_record, write_json_atomic
 
 # not "run*.json" (the run records, one per run dir, rank 0's alone); a run directory reused by another
@@ -22,7 +25,12 @@ ATTEMPTS_FILE = "attempts.json"
 def _last_write(run_dir: Path) -> float | None:
     """When anything in the run directory (train.log, checkpoints, logger files) was last written: the
     end of an attempt that was killed, to within a log line."""
-    times = [p.stat().st_mtime for p in run_dir.rglob("*") if p.is_file() and ".previous" not in p.parts]
+    # not the lock file: the process that reads this has just written it
+    times = [
+        p.stat().st_mtime
+        for p in run_dir.rglob("*")
+        if p.is_file() and ".previous" not in p.parts and p.name != LOCK_FILE
+    ]
     return max(times) if times else None
 
 
@@ -59,15 +67,23 @@ def begin_attempt(run_dir: Path, digest: str, write: bool = True) -> Attempts:
     try:
         earlier = read_run_record(path) if path.is_file() else {}
     except (OSError, ValueError):  # a file this code cannot read: a new run
-        earlier = {}
+        earlier = {"config_hash": None}
     if earlier.get("config_hash") == digest and earlier.get("run_id"):
         record = Attempts(path, digest, str(earlier["run_id"]), list(earlier.get("attempts") or []), write)
     else:
         record = Attempts(path, digest, write=write)
+        if earlier and write:  # another run's attempts (not archived: resume=false): kept, never overwritten
+            n = 1
+            while (kept := run_dir / f"attempts.{n}.json").exists():
+                n += 1
+            os.replace(path, kept)
     for attempt in record.attempts:
         if attempt.get("status") == "running":
             attempt.update(status="killed", end=_last_write(run_dir))
-    record.attempts.append({"start": time.time(), "end": None, "status": "running", "resumed_from": None})
+    record.attempts.append(
+        {"start": time.time(), "end": None, "status": "running", "resumed_from": None}
+        | {"pid": os.getpid(), "host": socket.gethostname()}  # where it runs, for a progress display elsewhere
+    )
     run_dir.mkdir(parents=True, exist_ok=True)
     record.save()
     return record

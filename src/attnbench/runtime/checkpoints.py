@@ -1,13 +1,16 @@
-"""Reading checkpoints back: always ``weights_only=True``, and a clear error on a config mismatch."""
+"""Checkpoints: written whole or not at all (:class:`AtomicCheckpointIO`), read back with
+``weights_only=True``, and a clear error on a config mismatch."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.plugins import TorchCheckpointIO
 
 from attnbench.config.schema import SCHEMAS
 from attnbench.config.store import config_dir
@@ -147,3 +150,40 @@ def load_weights(model: pl.LightningModule, checkpoint: dict[str, Any], ckpt_pat
     (:func:`check_compatible`)."""
     check_compatible(model, checkpoint, ckpt_path)
     model.load_state_dict(checkpoint["state_dict"])
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, made so that no reader ever sees a partial checkpoint: the file is
+    written beside its target under a temporary name, flushed to disk (fsync) and renamed over the
+    target in one step. A kill, a preemption or a full disk mid-write leaves the previous file whole
+    (and at most a ``.<name>.tmp<pid>`` file, which nothing reads)."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        if storage_options is not None or "://" in str(path):  # remote storage: fsspec's own transaction
+            super().save_checkpoint(checkpoint, path, storage_options)
+            return
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+        try:
+            with open(tmp, "wb") as fh:
+                torch.save(checkpoint, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        _fsync_dir(target.parent)  # the rename itself survives a power cut
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # a file system without directory handles
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -11,6 +11,7 @@ import csv
 import logging
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Literal, Protocol, cast, runtime_checkable
 
@@ -192,6 +193,12 @@ class ContinueLoggers(pl.Callback):
         for lg in trainer.loggers:
             if isinstance(lg, Continuable):
                 lg.continue_from(step)
+
+
+# Lightning warns "Previous log files in this directory will be deleted when the new ones are saved!" when
+# the CSV log directory exists; ResumableCSVLogger keeps those rows (set aside, merged back on resume),
+# so the warning would say the opposite of what happens.
+warnings.filterwarnings("ignore", message=r".*Previous log files in this directory will be deleted")
 
 
 class ResumableCSVLogger(CSVLogger):

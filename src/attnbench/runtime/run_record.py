@@ -176,13 +176,16 @@ def reuse_run_dir(run_dir: Path, digest: str, skip_completed: bool, archive: boo
     """Look at what a reused run directory already holds.
 
     Returns the earlier record when it completed with the same config hash and ``skip_completed`` is
-    set (the run is not repeated). When the earlier record has another config hash, its run records
-    and checkpoints move to ``.previous/<time>/`` first (by rank 0 only: ``archive``), so ``resume``
+    set (the run is not repeated). When the earlier record (``run.json``, or for a run killed before
+    writing it, ``attempts.json``) has another config hash, its run records, attempts and checkpoints
+    move to ``.previous/<time>/`` first (by rank 0 only: ``archive``), so ``resume``
     never continues a checkpoint of another configuration and nothing is overwritten.
     """
     path = run_dir / RUN_FILE
-    if not path.is_file():
-        return None
+    if not path.is_file():  # a run killed before its record: its attempts.json holds its config hash
+        path = run_dir / ATTEMPTS_FILE
+        if not path.is_file():
+            return None
     try:
         earlier = read_run_record(path)
     except (OSError, ValueError):
@@ -197,7 +200,7 @@ def reuse_run_dir(run_dir: Path, digest: str, skip_completed: bool, archive: boo
     if not same and archive:
         backup = run_dir / ".previous" / time.strftime("%Y%m%d-%H%M%S")
         backup.mkdir(parents=True, exist_ok=True)
-        for p in [*run_dir.glob("run*.json"), run_dir / ATTEMPTS_FILE, run_dir / "checkpoints"]:
+        for p in [*run_dir.glob("run*.json"), *run_dir.glob("attempts*.json"), run_dir / "checkpoints"]:
             if p.exists():
                 p.rename(backup / p.name)
         log.warning(

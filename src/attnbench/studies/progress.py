@@ -2,7 +2,9 @@
 
 The parent process of a study reads the records the jobs write (``status``, ``pid``, ``started_at``,
 ``timings``) while the multirun runs, so the count works with every launcher: joblib, submitit, Ray, or
-SLURM on a shared file system. A record from before this call counts as completed when it completed
+SLURM on a shared file system. A run counts as running from the moment its process takes the run
+directory's lock (:mod:`attnbench.runtime.locks`), long before its ``run.json`` is written.
+A record from before this call counts as completed when it completed
 (the job will skip itself) and as pending otherwise (the job will run again).
 """
 
@@ -15,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from attnbench.runtime.attempts import ATTEMPTS_FILE
+from attnbench.runtime.locks import lock_holder
 from attnbench.runtime.record import RUN_FILE
 from attnbench.studies.study_file import Study
 
@@ -125,6 +129,19 @@ def pid_alive(pid: Any) -> bool:
     return True
 
 
+def started_now(run_dir: Path, since: float, check_pids: bool) -> bool:
+    """Whether a process is training ``run_dir`` now: it holds the run's lock (the OS drops the lock of a
+    process that died), or, where locks are not shared (jobs on other hosts, ``check_pids=False``),
+    its ``attempts.json`` has an attempt of this call still running."""
+    if lock_holder(run_dir) is not None:
+        return True
+    if check_pids:
+        return False
+    attempts = (read_record(run_dir / ATTEMPTS_FILE) or {}).get("attempts") or [{}]
+    last = attempts[-1] if isinstance(attempts[-1], dict) else {}
+    return last.get("status") == "running" and float(last.get("start") or 0.0) >= since - 1.0
+
+
 def scan(study: Study, sweep_dir: Path, since: float, now: float | None = None, check_pids: bool = True) -> Progress:
     """The study's progress from the records under ``sweep_dir``; ``since``: when this call began (epoch s).
 
@@ -139,7 +156,9 @@ def scan(study: Study, sweep_dir: Path, since: float, now: float | None = None, 
         status = str(record.get("status", "failed")) if record else "missing"
         started = float(record.get("started_at") or 0.0) if record else 0.0
         this_call = record is not None and started >= since - 1.0
-        if status == "completed" and not this_call:
+        if not this_call and started_now(sweep_dir / job.dir_name, since, check_pids):
+            progress.running += 1  # its process has started it; run.json comes at its end
+        elif status == "completed" and not this_call:
             progress.completed += 1
             progress.reused += 1
         elif not this_call or record is None:

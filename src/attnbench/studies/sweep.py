@@ -82,6 +82,7 @@ def sweep_overrides(study: Study, sweep_dir: Path, user: list[str], launcher: st
         f"seed={','.join(map(str, study.seeds))}",
         *[f"{k}={','.join(override_value(v) for v in vals)}" for k, vals in study.grid.items()],
         "skip_completed=true",
+        "on_locked=wait",  # a run another invocation of the study is training: wait for it, then use its record
         f"hydra.searchpath=[{quoted(f'file://{conf_dir}')}]",  # paths may hold `=` or `,`
         f"hydra.sweep.dir={quoted(sweep_dir.resolve())}",
         f'hydra.sweep.subdir="{job_dir_pattern(study)}"',
