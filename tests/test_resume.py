@@ -70,14 +70,18 @@ def test_a_killed_run_resumes_with_its_whole_history(cli_trained_run: dict[str, 
     val = [(int(r["epoch"]), int(r["step"])) for r in rows if r.get("val/acc") and r.get("epoch")]
     reference = csv_rows(Path(cli_trained_run["run_dir"]) / "csv" / "metrics.csv")
     assert val == [(int(r["epoch"]), int(r["step"])) for r in reference if r.get("val/acc") and r.get("epoch")]
-    assert [e for e, _ in val] == [0, 1, 2]  # epochs 0 and 1, then the best checkpoint's validation
+    assert [e for e, _ in val] == [0, 1]  # the best checkpoint's validation is best_checkpoint/val/... (no epoch 2)
+    best = [r["best_checkpoint/val/acc"] for r in rows if r.get("best_checkpoint/val/acc")]
+    assert best == [r["best_checkpoint/val/acc"] for r in reference if r.get("best_checkpoint/val/acc")]
+    assert len(best) == 1
     steps = [int(r["step"]) for r in rows]
     assert steps == sorted(steps)
     assert [r.get("val/acc") for r in rows] == [r.get("val/acc") for r in reference]
 
     # TensorBoard: one log dir; val/acc at the CSV's steps, then the run's summary at the last step
     scalars = EventAccumulator(str(run_dir / "tensorboard")).Reload().Scalars("val/acc")
-    assert [s.step for s in scalars] == [step for _, step in val] + [val[-1][1]]
+    last_step = int(next(r["step"] for r in rows if r.get("best_checkpoint/val/acc")))  # the fit's last step
+    assert [s.step for s in scalars] == [step for _, step in val] + [last_step]
 
     # the same metrics as the uninterrupted run (CPU determinism)
     assert record["metrics"] == json.loads((Path(cli_trained_run["run_dir"]) / "run.json").read_text())["metrics"]
