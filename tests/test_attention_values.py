@@ -1,0 +1,61 @@
+"""Alignment values pinned against their formulas: local-p's window and Gaussian (Luong et al. 2015,
+σ = D/2), and the local windows' key positions under bf16 autocast."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from attnbench.models.attention import Alignment
+
+
+def test_local_p_equals_luongs_formula_with_sigma_half_the_window() -> None:
+    torch.manual_seed(0)
+    window, tk, dq = 2, 9, 4
+    align = Alignment("local_p", query_dim=dq, hidden_size=3, window=window)
+    scores, query = torch.randn(2, 3, tk), torch.randn(2, 3, dq)
+    lengths = [9, 6]
+    mask = torch.arange(tk)[None, :] < torch.tensor(lengths)[:, None]
+    out = align(scores, query, mask)
+    w_p, v_p = align.predict[0].weight.detach(), align.predict[2].weight.detach()
+    sigma = window / 2
+    for b in range(2):
+        for t in range(3):
+            logit = float(v_p @ torch.tanh(w_p @ query[b, t]))
+            p = (lengths[b] - 1) / (1 + math.exp(-logit))
+            keys = [s for s in range(lengths[b]) if abs(s - p) <= window]
+            z = sum(math.exp(float(scores[b, t, s])) for s in keys)
+            expected = [
+                math.exp(float(scores[b, t, s])) / z * math.exp(-((s - p) ** 2) / (2 * sigma**2)) if s in keys else 0.0
+                for s in range(tk)
+            ]
+            assert out.centres is not None and abs(float(out.centres[b, t]) - p) < 1e-5
+            torch.testing.assert_close(out.weights[b, t], torch.tensor(expected), atol=1e-6, rtol=1e-5)
+
+
+def test_local_windows_land_on_the_right_keys_under_bf16_autocast() -> None:
+    # bf16 holds integers exactly only to 256: query 301's window of D = 2 must be keys 299-303
+    t = 400
+    align = Alignment("local_m", window=2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        scores = torch.zeros(1, t, 8) @ torch.zeros(1, 8, t)  # bf16 scores, as a score function makes them
+        assert scores.dtype == torch.bfloat16
+        out = align(scores, torch.zeros(1, t, 8))
+    picked = out.weights[0, 301].nonzero().squeeze(-1).tolist()
+    assert picked == [299, 300, 301, 302, 303]
+    assert out.weights.dtype == torch.bfloat16
+
+
+def test_local_p_centres_under_bf16_autocast_are_float32() -> None:
+    torch.manual_seed(0)
+    t = 400
+    align = Alignment("local_p", query_dim=4, hidden_size=3, window=2)
+    query = torch.randn(1, 2, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = align(torch.zeros(1, 2, t, dtype=torch.bfloat16), query)
+    assert out.centres is not None and out.centres.dtype == torch.float32
+    for row in range(2):
+        p = float(out.centres[0, row])
+        keys = out.weights[0, row].float().nonzero().squeeze(-1)
+        assert len(keys) > 0 and (keys.float() - p).abs().max() <= 2
