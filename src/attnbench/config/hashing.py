@@ -32,7 +32,7 @@ HASH_EXCLUDED = (
 
 # Settings added after runs were recorded, at the value that reproduces those runs: left out of the hash
 # like unset (null) settings, so adding an option to the code keeps earlier study runs valid.
-HASH_DEFAULTS = {"model.optimizer.name": "adamw"}
+HASH_DEFAULTS = {"model.optimizer.name": "adamw", "analysis.loo": "probability"}
 
 
 # Classes that moved to another module keep the ``_target_`` they were recorded with in the hash, so
