@@ -1,13 +1,16 @@
 """Alignment values pinned against their formulas: local-p's window and Gaussian (Luong et al. 2015,
-σ = D/2), and the local windows' key positions under bf16 autocast."""
+σ = D/2), the local windows' key positions under bf16 autocast, and what an empty sequence pools to."""
 
 from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from attnbench.models.attention import Alignment
+from attnbench.models.encoders import EncoderOutput
+from attnbench.models.pooling import AttentionPooling, MultiHeadAttentionPooling
 
 
 def test_local_p_equals_luongs_formula_with_sigma_half_the_window() -> None:
@@ -59,3 +62,20 @@ def test_local_p_centres_under_bf16_autocast_are_float32() -> None:
         p = float(out.centres[0, row])
         keys = out.weights[0, row].float().nonzero().squeeze(-1)
         assert len(keys) > 0 and (keys.float() - p).abs().max() <= 2
+
+
+@pytest.mark.parametrize("query", ["learned", "last", "self"])
+def test_an_empty_sequence_pools_to_zeros_in_every_aggregator(query: str) -> None:
+    torch.manual_seed(0)
+    states = torch.randn(2, 5, 8)
+    mask = torch.tensor([[True] * 5, [False] * 5])
+    enc = EncoderOutput(states, states[:, 0])
+    hops = 2 if query == "learned" else 1
+    aggregators = [
+        AttentionPooling(8, score="general", query=query, hops=hops),
+        MultiHeadAttentionPooling(8, query=query, hops=hops, hidden_size=8, heads=2),
+    ]
+    for agg in aggregators:
+        vector = agg.eval()(enc, mask).vector
+        assert (vector[1] == 0).all(), type(agg).__name__  # not the output projection's bias
+        assert vector[0].abs().sum() > 0
