@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from attnbench.models.attention import Alignment
+from attnbench.models.attention.alignment import masked_softmax
 from attnbench.models.encoders import EncoderOutput
 from attnbench.models.pooling import AttentionPooling, MultiHeadAttentionPooling
 
@@ -17,13 +18,13 @@ def test_local_p_equals_luongs_formula_with_sigma_half_the_window() -> None:
     torch.manual_seed(0)
     window, tk, dq = 2, 9, 4
     align = Alignment("local_p", query_dim=dq, hidden_size=3, window=window)
-    scores, query = torch.randn(2, 3, tk), torch.randn(2, 3, dq)
-    lengths = [9, 6]
+    scores, query = torch.randn(3, 3, tk), torch.randn(3, 3, dq)
+    lengths = [9, 6, 1]
     mask = torch.arange(tk)[None, :] < torch.tensor(lengths)[:, None]
     out = align(scores, query, mask)
     w_p, v_p = align.predict[0].weight.detach(), align.predict[2].weight.detach()
     sigma = window / 2
-    for b in range(2):
+    for b in range(3):
         for t in range(3):
             logit = float(v_p @ torch.tanh(w_p @ query[b, t]))
             p = (lengths[b] - 1) / (1 + math.exp(-logit))
@@ -79,3 +80,53 @@ def test_an_empty_sequence_pools_to_zeros_in_every_aggregator(query: str) -> Non
         vector = agg.eval()(enc, mask).vector
         assert (vector[1] == 0).all(), type(agg).__name__  # not the output projection's bias
         assert vector[0].abs().sum() > 0
+
+
+def test_masked_softmax_without_a_mask_is_the_softmax_over_keys() -> None:
+    scores = torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(masked_softmax(scores, None), torch.softmax(scores, -1))
+    aligned = Alignment("soft")(scores, torch.zeros(2, 3, 1))  # no mask: every key valid
+    torch.testing.assert_close(aligned.weights, torch.softmax(scores, -1))
+
+
+def test_straight_through_gumbel_uses_the_gumbel_softmax_formula() -> None:
+    # forward: one-hot of argmax((s + g) / τ), g = −log(Exp(1)); backward: ∂ softmax((s + g) / τ)
+    scores = torch.randn(2, 3, 5, generator=torch.Generator().manual_seed(1)).requires_grad_(True)
+    align = Alignment("hard", hard_estimator="gumbel", temperature=0.5).train()
+    torch.manual_seed(7)
+    out = align(scores, torch.zeros(2, 3, 1))
+    torch.manual_seed(7)
+    gumbel = -torch.empty_like(scores).exponential_().log()
+    soft = torch.softmax((scores + gumbel) / 0.5, -1)
+    torch.testing.assert_close(out.weights.detach(), torch.nn.functional.one_hot(soft.argmax(-1), 5).float())
+    upstream = torch.randn(2, 3, 5, generator=torch.Generator().manual_seed(2))
+    (got,) = torch.autograd.grad((out.weights * upstream).sum(), scores)
+    (expected,) = torch.autograd.grad((soft * upstream).sum(), scores)
+    torch.testing.assert_close(got, expected)
+
+
+def test_reinforce_log_prob_is_the_log_softmax_of_the_sampled_key() -> None:
+    scores = torch.randn(2, 3, 5, generator=torch.Generator().manual_seed(3))
+    mask = torch.tensor([[True] * 5, [True, True, False, False, False]])
+    torch.manual_seed(0)
+    out = Alignment("hard", hard_estimator="reinforce").train()(scores, torch.zeros(2, 3, 1), mask)
+    picked = out.weights.argmax(-1)
+    expected = torch.log_softmax(scores.masked_fill(~mask[:, None, :], float("-inf")), -1).gather(-1, picked[..., None])
+    assert out.log_prob is not None
+    torch.testing.assert_close(out.log_prob, expected.squeeze(-1))
+    assert (picked[1] < 2).all()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"kind": "sideways"}, "attention.alignment='sideways'"),
+        ({"kind": "hard", "hard_estimator": "magic"}, "attention.hard_estimator='magic'"),
+        ({"kind": "local_m", "window": -1}, "attention.window=-1"),
+        ({"kind": "local_p", "query_dim": 0}, "local_p needs the query dimension"),
+    ],
+)
+def test_bad_alignments_are_named(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Alignment(**options)
+    assert Alignment("local_p", query_dim=1).predict[0].in_features == 1  # one query feature is enough

@@ -104,3 +104,30 @@ def test_bleu_and_chrf_equal_sacrebleus_corpus_scores() -> None:
     assert float(chars.compute()["chrf"]) == pytest.approx(
         sacrebleu.corpus_chrf(visible[0], [visible[1]]).score / 100, abs=1e-6
     )
+
+
+def test_buckets_edges_and_mismatches() -> None:
+    m = SequenceMetrics(edges=[2, 4, 9])
+    m.update([list("ab"), list("abcdefghijkl")], [list("ab"), list("abcdefghijkz")], torch.tensor([2, 12]))
+    out = m.compute()
+    assert float(out["acc@len=1-2"]) == 1.0 and float(out["acc@len=5-9"]) == 0.0  # 12 counts in the last bucket
+    assert "acc@len=3-4" not in out  # an empty bucket has no score
+    assert float(out["token_acc@len=5-9"]) == pytest.approx(11 / 12)
+    with pytest.raises(ValueError, match="2 length bucket labels for 3 edges"):
+        SequenceMetrics(edges=[2, 4, 9], labels=["a", "b"])
+    with pytest.raises(ValueError, match="one entry per example"):
+        m.update([list("a")], [list("a"), list("b")], torch.tensor([1, 1]))
+    with pytest.raises(ValueError, match="one entry per example"):
+        m.update([list("a")], [list("a")], torch.tensor([1, 1]))
+    empty = SequenceMetrics().compute()
+    assert float(empty["acc"]) == 0.0 and float(empty["token_acc"]) == 0.0
+
+
+def test_bleu_takes_the_tokens_as_they_are() -> None:
+    # tokenize="none": "mat." is one token, as the model emitted it; sacrebleu's 13a would split it
+    hyps, refs = ["the cat sat on the mat .", "a dog , barking"], ["the cat sat on the mat.", "a dog, barking"]
+    m = SequenceMetrics()
+    m.update([h.split() for h in hyps], [r.split() for r in refs], torch.tensor([1, 1]))
+    expected = sacrebleu.corpus_bleu(hyps, [refs], tokenize="none").score / 100
+    assert float(m.compute()["bleu"]) == pytest.approx(expected, abs=1e-6)
+    assert expected != pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score / 100, abs=1e-3)
