@@ -100,17 +100,18 @@ class Alignment(nn.Module):
             return Aligned(masked_softmax(scores, mask))
         if self.kind == "hard":
             return self._hard(scores, mask)
-        # Positions, centres and distances in float32 whatever the scores' dtype: bf16 holds integers
-        # exactly only up to 256, so at T = 400 a bf16 window around key 301 would land on 298-302.
-        keys_at = torch.arange(tk, device=scores.device, dtype=torch.float32)  # [Tk]
+        # Positions, centres and distances in at least float32 whatever the scores' dtype: bf16 holds
+        # integers exactly only up to 256, so at T = 400 a bf16 window around key 301 would land on 298-302.
+        exact = torch.promote_types(scores.dtype, torch.float32)  # float64 stays float64 (gradcheck)
+        keys_at = torch.arange(tk, device=scores.device, dtype=exact)  # [Tk]
         if self.kind == "local_m":
             if positions is None:  # Luong's monotonic case: target step t aligns to source step t
                 positions = torch.arange(tq, device=scores.device).expand(b, tq)
-            centres = positions.to(torch.float32)
+            centres = positions.to(exact)
         else:
-            last = (mask.sum(-1, keepdim=True) - 1).clamp(min=0).to(torch.float32)  # [B, 1]: L − 1
-            centres = last * torch.sigmoid(self.predict(query).squeeze(-1).float())  # [B, Tq]
-        distance = keys_at[None, None, :] - centres[..., None]  # [B, Tq, Tk], float32
+            last = (mask.sum(-1, keepdim=True) - 1).clamp(min=0).to(exact)  # [B, 1]: L − 1
+            centres = last * torch.sigmoid(self.predict(query).squeeze(-1).to(exact))  # [B, Tq]
+        distance = keys_at[None, None, :] - centres[..., None]  # [B, Tq, Tk]
         in_window = distance.abs() <= self.window
         weights = masked_softmax(scores, in_window & mask[:, None, :])
         if self.kind == "local_p":
