@@ -14,9 +14,11 @@ from attnbench.models.encoders import EncoderOutput
 from attnbench.models.pooling import AttentionPooling, MultiHeadAttentionPooling
 
 
-def test_local_p_equals_luongs_formula_with_sigma_half_the_window() -> None:
+@pytest.mark.parametrize("window", [2, 3])
+def test_local_p_equals_luongs_formula_with_sigma_half_the_window(window: int) -> None:
+    # D = 3: σ = 1.5, where σ² ≠ σ³ and 2σ² ≠ 2/σ² (at D = 2, σ = 1 hides such slips)
     torch.manual_seed(0)
-    window, tk, dq = 2, 9, 4
+    tk, dq = 9, 4
     align = Alignment("local_p", query_dim=dq, hidden_size=3, window=window)
     scores, query = torch.randn(3, 3, tk), torch.randn(3, 3, dq)
     lengths = [9, 6, 1]
@@ -130,3 +132,9 @@ def test_bad_alignments_are_named(options: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Alignment(**options)
     assert Alignment("local_p", query_dim=1).predict[0].in_features == 1  # one query feature is enough
+
+
+def test_local_p_with_a_zero_window_has_no_nan() -> None:
+    align = Alignment("local_p", query_dim=4, hidden_size=3, window=0)
+    out = align(torch.randn(2, 3, 6), torch.randn(2, 3, 4))
+    assert torch.isfinite(out.weights).all()

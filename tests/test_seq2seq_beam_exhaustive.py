@@ -60,6 +60,7 @@ def test_an_exhaustive_beam_finds_the_best_hypothesis_under_the_length_penalty(t
         decoded = beam_search(model.decoder, memory, BOS, EOS, MAX_LENGTH, beam_size=1500, length_penalty=alpha)
         got = decoded.tokens[0, : int(decoded.lengths[0])].tolist()
         assert got == expected, alpha
+        assert (decoded.tokens[0, int(decoded.lengths[0]) :] == 0).all()  # no EOS in the tokens, padding after
         assert float(decoded.scores[0]) == pytest.approx(score, abs=1e-4)
         picks.add(tuple(expected))
     assert len(picks) > 1  # the penalty changes the answer here, so an inverted one would fail
