@@ -1,5 +1,6 @@
 """A beam wide enough to keep every hypothesis returns exhaustive search's best under GNMT's length
-penalty (score / ((5 + length) / 6)^α, the EOS counted), for α = 0 and α ≠ 0."""
+penalty (score / ((5 + length) / 6)^α, the EOS counted), for α = 0 and α ≠ 0; greedy's attention
+weights cover the emitted tokens only."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import itertools
 import pytest
 import torch
 
-from attnbench.models.beam import beam_search
+from attnbench.models.beam import beam_search, greedy
 from attnbench.models.seq2seq import EncoderDecoder
 
 from .test_seq2seq_decoding import BOS, EOS, model_for, source
@@ -64,3 +65,14 @@ def test_an_exhaustive_beam_finds_the_best_hypothesis_under_the_length_penalty(t
         assert float(decoded.scores[0]) == pytest.approx(score, abs=1e-4)
         picks.add(tuple(expected))
     assert len(picks) > 1  # the penalty changes the answer here, so an inverted one would fail
+
+
+def test_greedy_returns_the_attention_of_the_emitted_tokens_only() -> None:
+    model = model_for((("name", "attention"), ("score", "additive")), "bahdanau", False)
+    src = source((5, 3, 2), seed=6)
+    decoded = greedy(model.decoder, model.encode(*src), BOS, EOS, max_length=8)
+    assert decoded.weights is not None and decoded.weights.shape[:2] == decoded.tokens.shape
+    for i, n in enumerate(decoded.lengths.tolist()):
+        torch.testing.assert_close(decoded.weights[i, :n].sum(-1), torch.ones(n))  # a distribution per token
+        assert (decoded.weights[i, n:] == 0).all()  # nothing after the EOS
+        assert (decoded.weights[i, :, int(src[1][i]) :] == 0).all()  # nor on source padding
