@@ -136,5 +136,7 @@ def test_bad_alignments_are_named(options: dict, message: str) -> None:
 
 def test_local_p_with_a_zero_window_has_no_nan() -> None:
     align = Alignment("local_p", query_dim=4, hidden_size=3, window=0)
-    out = align(torch.randn(2, 3, 6), torch.randn(2, 3, 4))
+    mask = torch.tensor([[True] * 6, [True] + [False] * 5])  # one key: the centre is exactly 0
+    out = align(torch.randn(2, 3, 6), torch.randn(2, 3, 4), mask)
     assert torch.isfinite(out.weights).all()
+    assert (out.weights[1, :, 0] == 1).all()  # D = 0: the softmax over the centre key, no Gaussian

@@ -113,6 +113,11 @@ def test_buckets_edges_and_mismatches() -> None:
     assert float(out["acc@len=1-2"]) == 1.0 and float(out["acc@len=5-9"]) == 0.0  # 12 counts in the last bucket
     assert "acc@len=3-4" not in out  # an empty bucket has no score
     assert float(out["token_acc@len=5-9"]) == pytest.approx(11 / 12)
+    named = SequenceMetrics(edges=[2, 9], labels=["short", "long"])
+    named.update([list("ab")], [list("ab")], torch.tensor([5]))
+    assert set(named.compute()) == {"acc", "token_acc", "bleu", "chrf"} | {
+        f"{k}@len=long" for k in ("acc", "token_acc", "bleu", "chrf")
+    }
     with pytest.raises(ValueError, match="2 length bucket labels for 3 edges"):
         SequenceMetrics(edges=[2, 4, 9], labels=["a", "b"])
     with pytest.raises(ValueError, match="one entry per example"):
