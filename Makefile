@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The CPU build of torch. GPU users: install the CUDA build of torch 2.13.0 into .venv first (docs/scale.md).
 TORCH  ?= torch==2.13.0
 
-.PHONY: install demo test lint docs bench clean
+.PHONY: install demo test lint docs bench mutate clean
 
 install: $(STAMP)
 
@@ -43,5 +43,12 @@ bench: install
 	$(BIN)/python benchmarks/parity.py
 	$(BIN)/python benchmarks/kernel_bounds.py
 
+# Mutation testing ([tool.mutmut] in pyproject.toml: the files and the fast tests); minutes to an hour, so
+# not part of `make test`. MUTMUT_ARGS narrows it, e.g. MUTMUT_ARGS='"attnbench.models.beam*"'.
+mutate: install
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children $${MUTMUT_JOBS:-2} $(MUTMUT_ARGS)
+	$(BIN)/mutmut results
+
 clean:
-	rm -rf logs .pytest_cache site .cache/site
+	rm -rf logs .pytest_cache site .cache/site mutants

@@ -186,6 +186,7 @@ def test_multihead_reference_masks_padding() -> None:
         ({"style": "bahdanau", "input_feeding": True}, {"name": "attention"}, "input_feeding"),
         ({"style": "sideways"}, {"name": "attention"}, "decoder.style"),
         ({}, {"name": "attention", "hops": 2}, "attention.hops"),
+        ({}, {"name": "attention", "frozen": "uniform"}, "attention.frozen"),
         ({}, {"name": "attention", "score": "additive", "use_scale": True}, "use_scale"),
         ({}, {"name": "attention", "score": "nope"}, "attention.score"),
         ({}, {"name": "transformer"}, "attention.name"),
@@ -206,5 +207,16 @@ def test_tied_embeddings_share_one_matrix() -> None:
         embedding_dim=6,
     )
     assert model.decoder.output.weight is model.decoder.embedding.weight
+    shared = EncoderDecoder(
+        9,
+        9,
+        {"name": "conv1d", "filters": 8},
+        {"hidden_size": 12, "tie_embeddings": True},
+        {"name": "none"},
+        embedding_dim=6,
+        share_embeddings=True,
+    )  # tie_embeddings with share_embeddings: one matrix for source, target and output
+    assert shared.decoder.output.weight is shared.decoder.embedding.weight is shared.source_embedding.weight
+    assert sum(p.numel() for p in shared.parameters() if p.shape == (9, 6)) == 54
     src, lengths, mask = batch()
     assert model(src, lengths, mask, torch.randint(4, 9, (3, 4))).logits.shape == (3, 4, 9)

@@ -2,8 +2,10 @@
 
 * :func:`gradient_x_input`: |Σ_e ∂p/∂x_te · x_te| with the attention weights detached (Jain & Wallace
   2019, their ``XxE[X]``: the embedding-level gradient times the embedding, magnitude);
-* :func:`leave_one_out`: |p(x) − p(x without token t)| for the predicted class, every deletion of a
-  batch run as one batch;
+* :func:`leave_one_out`: |p(x) − p(x without token t)| for the predicted class (``probability``), or
+  Jain & Wallace's TVD ½‖p(x) − p(x without t)‖₁ of the whole output distributions (``tvd``; their
+  ``remove_and_run`` sums |Δ| over the classes, twice the TVD: the same ranking). Equal for two
+  classes; every deletion of a batch run as one batch;
 * :func:`integrated_gradients`: Sundararajan et al. 2017 on the embedding, from the padding
   embedding, a midpoint Riemann sum of ``n_steps`` points (signed; Σ_t ≈ p(x) − p(baseline));
 * :func:`attention_gradient`: ∂p/∂α_t summed over rows (Serrano & Smith's gradient ranking).
@@ -24,7 +26,10 @@ from attnbench.analysis.core import (
     keep_tokens,
     logits_from_embeddings,
     probabilities,
+    tvd,
 )
+
+LOO_MEASURES = ("probability", "tvd")
 
 
 def predicted(model: Explainable, inputs: Inputs) -> tuple[Tensor, Tensor]:
@@ -76,8 +81,14 @@ def _path_gradient(
     return grad.view(s, *x.shape)
 
 
-def leave_one_out(model: Explainable, inputs: Inputs, probs: Tensor, classes: Tensor, chunk: int = 256) -> Tensor:
-    """|Δp_c| [B, T] when token t is deleted (the sequence closes up, one token shorter)."""
+def leave_one_out(
+    model: Explainable, inputs: Inputs, probs: Tensor, classes: Tensor, chunk: int = 256, measure: str = "probability"
+) -> Tensor:
+    """The change [B, T] when token t is deleted (the sequence closes up, one token shorter): |Δp_c| of
+    the class ``classes`` [B] (``measure="probability"``) or the TVD between the output distributions
+    (``"tvd"``, Jain & Wallace's); ``probs`` [B, C] the outputs on the full inputs."""
+    if measure not in LOO_MEASURES:
+        raise ValueError(f"analysis.loo={measure!r} is not a leave-one-out measure; use one of {list(LOO_MEASURES)}")
     b, t = inputs.ids.shape
     device = inputs.ids.device
     position = torch.arange(t, device=device)
@@ -85,9 +96,13 @@ def leave_one_out(model: Explainable, inputs: Inputs, probs: Tensor, classes: Te
     which = inputs.mask.flatten()  # only deletions of valid tokens run
     ids, lengths = keep_tokens(inputs.ids[:, None, :].expand(b, t, t).flatten(0, 1)[which], keep.flatten(0, 1)[which])
     new = probabilities(model, ids, lengths, chunk)  # [N, C]
-    picked = new.gather(-1, classes.repeat_interleave(t)[which][:, None]).squeeze(-1)
+    old = probs.float().repeat_interleave(t, 0)[which]  # [N, C]
     delta = torch.zeros(b * t, device=device)
-    delta[which] = (picked - probs.gather(-1, classes[:, None]).repeat_interleave(t)[which]).abs()
+    if measure == "tvd":
+        delta[which] = tvd(new, old)
+    else:
+        picked = classes.repeat_interleave(t)[which][:, None]
+        delta[which] = (new.gather(-1, picked) - old.gather(-1, picked)).squeeze(-1).abs()
     return delta.view(b, t)
 
 

@@ -23,11 +23,13 @@ from attnbench.config.analysis import RANKINGS, AnalysisConfig
 @dataclass(frozen=True)
 class Settings:
     """``seed`` fixes every random draw (with the batch number); ``chunk``: how many re-run sequences go
-    through the model at once; ``ig_steps``: integrated gradients' path points."""
+    through the model at once; ``ig_steps``: integrated gradients' path points; ``loo``: the
+    leave-one-out measure (:data:`~attnbench.analysis.attributions.LOO_MEASURES`)."""
 
     seed: int = 0
     chunk: int = AnalysisConfig.chunk
     ig_steps: int = AnalysisConfig.ig_steps
+    loo: str = AnalysisConfig.loo
 
 
 class BatchAnalysis:
@@ -77,7 +79,7 @@ class BatchAnalysis:
 
     @cached_property
     def loo(self) -> Tensor:
-        return leave_one_out(self.model, self.inputs, self.probs, self.classes, self.settings.chunk)
+        return leave_one_out(self.model, self.inputs, self.probs, self.classes, self.settings.chunk, self.settings.loo)
 
     @cached_property
     def attention_gradient(self) -> Tensor:

@@ -145,15 +145,37 @@ def seeded(seed: int, *keys: int) -> torch.Generator:
     return gen
 
 
-def top_k_mask(scores: Tensor, mask: Tensor, k: Tensor) -> Tensor:
-    """True at the ``k`` [B] highest-scoring valid positions of ``scores`` [B, T] (ties: earlier first)."""
-    ranked = rank_order(scores, mask)  # [B, T] positions, best first
+def top_k_mask(scores: Tensor, mask: Tensor, k: Tensor, tiebreak: Tensor | None = None) -> Tensor:
+    """True at the ``k`` [B] highest-scoring valid positions of ``scores`` [B, T] (ties: see :func:`rank_order`)."""
+    ranked = rank_order(scores, mask, tiebreak)  # [B, T] positions, best first
     rank = torch.empty_like(ranked)
     rank.scatter_(1, ranked, torch.arange(scores.shape[1], device=scores.device).expand_as(ranked))
     return (rank < k[:, None]) & mask
 
 
-def rank_order(scores: Tensor, mask: Tensor) -> Tensor:
-    """Positions [B, T] sorted by ``scores`` [B, T], highest first, padding last, ties by position."""
+def rank_order(scores: Tensor, mask: Tensor, tiebreak: Tensor | None = None) -> Tensor:
+    """Positions [B, T] sorted by ``scores`` [B, T], highest first, padding last. Tied scores are ordered
+    by ``tiebreak`` [B, T] (highest first; random scores, so that ties do not follow token order), or
+    by position without it. Rows whose scores are all tied (:func:`all_tied`) have no ranking: the
+    measurements report them as undefined."""
     filled = scores.float().masked_fill(~mask, float("-inf"))
-    return torch.argsort(filled, dim=1, descending=True, stable=True)
+    if tiebreak is None:
+        return torch.argsort(filled, dim=1, descending=True, stable=True)
+    by_tiebreak = torch.argsort(tiebreak.float(), dim=1, descending=True)  # then a stable sort by score
+    order = torch.argsort(filled.gather(1, by_tiebreak), dim=1, descending=True, stable=True)
+    return by_tiebreak.gather(1, order)
+
+
+def all_tied(scores: Tensor, mask: Tensor) -> Tensor:
+    """True [B] where the valid ``scores`` [B, T] of an example (at least two) are all equal: uniform
+    attention ranks nothing, as Kendall τ is undefined for a constant ranking."""
+    values = scores.float()
+    high = values.masked_fill(~mask, float("-inf")).max(1).values
+    low = values.masked_fill(~mask, float("inf")).min(1).values
+    return (mask.sum(1) >= 2) & (high == low)
+
+
+def undefined_where(values: Tensor, undefined: Tensor) -> Tensor:
+    """``values`` [B, ...] with NaN in the examples where ``undefined`` [B] is True."""
+    shape = (-1,) + (1,) * (values.dim() - 1)
+    return values.float().masked_fill(undefined.view(shape), float("nan"))

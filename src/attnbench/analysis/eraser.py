@@ -5,7 +5,8 @@ p(ŷ | x) − p(ŷ | x without the rationale), high when the rationale mattered;
 p(ŷ | x) − p(ŷ | the rationale alone), low when it suffices. Tokens are deleted (the sequence closes
 up) and every variant of a batch runs through the model as one batch. Per example and ranking, the
 AOPC: the mean over the bins. Rankings: attention, gradient×input, |integrated gradients|,
-leave-one-out, random.
+leave-one-out, random. Tied scores enter the rationale in random order (not token order); an example
+whose scores all tie (uniform attention) has no rationale: NaN, left out of the means.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 from torch import Tensor
 
 from attnbench.analysis.context import BatchAnalysis
-from attnbench.analysis.core import keep_tokens, probabilities, top_k_mask
+from attnbench.analysis.core import all_tied, keep_tokens, probabilities, top_k_mask, undefined_where
 from attnbench.config.analysis import EraserConfig
 
 
@@ -34,13 +35,15 @@ def aopc(batch: BatchAnalysis, scores: Tensor, bins: tuple[float, ...]) -> tuple
     inputs = batch.inputs
     sizes = rationale_sizes(inputs.lengths, bins)  # [B, N]
     b, n = sizes.shape
-    rationale = torch.stack([top_k_mask(scores, inputs.mask, sizes[:, j]) for j in range(n)], 1)  # [B, N, T]
+    tiebreak = batch.random  # ties in random order, not token order
+    rationale = torch.stack([top_k_mask(scores, inputs.mask, sizes[:, j], tiebreak) for j in range(n)], 1)  # [B, N, T]
     keep = torch.cat([~rationale & inputs.mask[:, None], rationale], 1).flatten(0, 1)  # [B·2N, T]
     ids, lengths = keep_tokens(inputs.ids.repeat_interleave(2 * n, 0), keep)
     probs = probabilities(batch.model, ids, lengths, batch.settings.chunk).view(b, 2 * n, -1)
     picked = probs.gather(-1, batch.classes[:, None, None].expand(b, 2 * n, 1)).squeeze(-1)
     drop = batch.probs.gather(-1, batch.classes[:, None]) - picked  # [B, 2N]
-    return drop[:, :n].mean(1), drop[:, n:].mean(1)
+    undefined = all_tied(scores, inputs.mask)  # an all-tied ranking has no top k%
+    return undefined_where(drop[:, :n].mean(1), undefined), undefined_where(drop[:, n:].mean(1), undefined)
 
 
 @dataclass
@@ -59,5 +62,5 @@ class Eraser(EraserConfig):
         out = {}
         for name in self.rankings:
             for kind in ("comprehensiveness", "sufficiency"):
-                out[f"{kind}_{name}"] = float(table[f"{kind}_{name}"].mean())
+                out[f"{kind}_{name}"] = float(table[f"{kind}_{name}"].mean())  # NaN (all tied) skipped
         return out

@@ -6,6 +6,9 @@ weight; the JSD between the output distributions in each case; and the fraction 
 be zeroed, in the order of attention, of the gradient of the decision w.r.t. the attention weights, or
 at random, before the decision first flips (NaN where it never does with at least one token left).
 A row whose remaining weights are all zero (hard attention) becomes uniform over the remaining tokens.
+Tied scores are erased in random order, not token order; a ranking whose scores all tie (uniform
+attention) has no top token and no order: its ``flip_top``/``jsd_top`` and ``frac_to_flip`` are NaN
+(``tied_<order>`` = 1) and left out of the summary, ``never_flips`` included.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import torch
 from torch import Tensor
 
 from attnbench.analysis.context import BatchAnalysis
-from attnbench.analysis.core import jsd, rank_order
+from attnbench.analysis.core import all_tied, jsd, rank_order, undefined_where
 from attnbench.config.analysis import ErasureConfig
 
 ORDERS = {"attention": "attention", "gradient": "attention_gradient", "random": "random"}
@@ -44,7 +47,7 @@ def first_flip(batch: BatchAnalysis, scores: Tensor) -> Tensor:
     """Fraction [B] of the tokens erased, highest ``scores`` [B, T] first, at the first flip (NaN: none)."""
     mask, lengths = batch.inputs.mask, batch.inputs.lengths
     b, t = mask.shape
-    order = rank_order(scores, mask)
+    order = rank_order(scores, mask, batch.random)
     rank = torch.empty_like(order).scatter_(1, order, torch.arange(t, device=mask.device).expand(b, t))
     flips, chunk = [], max(1, batch.settings.chunk // b)
     with torch.no_grad():
@@ -57,9 +60,10 @@ def first_flip(batch: BatchAnalysis, scores: Tensor) -> Tensor:
     k = torch.arange(1, t, device=mask.device)
     flipped = torch.cat(flips, 1) & (k[None, :] < lengths[:, None])  # at least one token stays
     first = torch.where(flipped, k[None, :], t + 1).min(1).values
-    return torch.where(
+    frac = torch.where(
         first <= t, first / lengths.clamp(min=1), torch.full_like(first, float("nan"), dtype=torch.float)
     )
+    return undefined_where(frac, all_tied(scores, mask))
 
 
 @dataclass
@@ -68,7 +72,8 @@ class Erasure(ErasureConfig):
 
     def _single(self, batch: BatchAnalysis) -> dict[str, np.ndarray]:
         mask, attention = batch.inputs.mask, batch.attention
-        top = rank_order(attention, mask)[:, 0]
+        top = rank_order(attention, mask, batch.random)[:, 0]
+        tied = all_tied(attention, mask)  # no top token
         others = batch.random.masked_fill(~mask, -1.0)
         others[torch.arange(len(top)), top] = -1.0
         other = others.argmax(1)  # a random valid token other than the top one
@@ -81,8 +86,8 @@ class Erasure(ErasureConfig):
         has_other = batch.inputs.lengths >= 2
         nan = torch.full_like(change[:, 1], float("nan"))
         return {
-            "flip_top": flips[:, 0].cpu().numpy(),
-            "jsd_top": change[:, 0].cpu().numpy(),
+            "flip_top": undefined_where(flips[:, 0], tied).cpu().numpy(),
+            "jsd_top": undefined_where(change[:, 0], tied).cpu().numpy(),
             "flip_random": torch.where(has_other, flips[:, 1], nan).cpu().numpy(),
             "jsd_random": torch.where(has_other, change[:, 1], nan).cpu().numpy(),
         }
@@ -90,7 +95,9 @@ class Erasure(ErasureConfig):
     def measure(self, batch: BatchAnalysis) -> dict[str, np.ndarray]:
         columns = self._single(batch)
         for name in self.orders:
-            columns[f"frac_to_flip_{name}"] = first_flip(batch, getattr(batch, ORDERS[name])).cpu().numpy()
+            scores = getattr(batch, ORDERS[name])
+            columns[f"frac_to_flip_{name}"] = first_flip(batch, scores).cpu().numpy()
+            columns[f"tied_{name}"] = all_tied(scores, batch.inputs.mask).float().cpu().numpy()
         return columns
 
     def summarize(self, table: pd.DataFrame) -> dict[str, float]:
@@ -101,7 +108,8 @@ class Erasure(ErasureConfig):
             "jsd_random_mean": float(table["jsd_random"].mean()),
         }
         for name in self.orders:
-            frac = table[f"frac_to_flip_{name}"]
+            frac, ranked = table[f"frac_to_flip_{name}"], table[f"tied_{name}"] == 0
             out[f"frac_to_flip_{name}_median"] = float(frac.median())
-            out[f"never_flips_{name}"] = float(frac.isna().mean())
+            never = (frac.isna() & ranked).sum() / ranked.sum() if ranked.any() else float("nan")
+            out[f"never_flips_{name}"] = float(never)
         return out

@@ -1,7 +1,8 @@
 """``rationale``: is the explanation *plausible*? On synthetic tasks the tokens that decide the label
 are known (the needle's value token, the recalled key's value), so per example and ranking: the
 share of the ranking's mass on the gold tokens (|scores| normalised; attention as it is) and the rank
-(1 = top) of the best-ranked gold token. Examples without gold tokens give NaN.
+(1 = top) of the best-ranked gold token, ties given their average rank. Examples without gold tokens
+give NaN, and so do the ranks of a ranking whose scores all tie (uniform attention ranks nothing).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 from torch import Tensor
 
 from attnbench.analysis.context import BatchAnalysis
-from attnbench.analysis.core import rank_order
+from attnbench.analysis.core import all_tied, undefined_where
 from attnbench.config.analysis import RationaleConfig
 
 
@@ -27,12 +28,15 @@ def gold_mass(scores: Tensor, gold: Tensor, mask: Tensor) -> Tensor:
 
 
 def gold_rank(scores: Tensor, gold: Tensor, mask: Tensor) -> Tensor:
-    """The 1-based rank [B] of the highest-ranked gold token (NaN without gold tokens)."""
-    order = rank_order(scores.abs(), mask)  # [B, T], best first
-    hit = gold.gather(1, order) & mask.gather(1, order)
-    first = torch.where(hit, torch.arange(1, order.shape[1] + 1, device=order.device), order.shape[1] + 1)
-    best = first.min(1).values.float()
-    return torch.where(gold.any(1), best, torch.full_like(best, float("nan")))
+    """The 1-based rank [B] of the highest-ranked gold token, averaged over ties (a gold token tied with
+    two others for the top ranks 2); NaN without gold tokens, and where all scores tie (no ranking)."""
+    values = scores.abs().float()
+    best = values.masked_fill(~(gold & mask), float("-inf")).max(1, keepdim=True).values  # [B, 1]
+    above = ((values > best) & mask).sum(1).float()
+    level = ((values == best) & mask).sum(1).float()
+    rank = above + (level + 1) / 2
+    undefined = ~(gold & mask).any(1) | all_tied(values, mask)
+    return undefined_where(rank, undefined)
 
 
 @dataclass

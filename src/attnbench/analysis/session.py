@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from attnbench.analysis.adapter import explainer
+from attnbench.analysis.attributions import LOO_MEASURES
 from attnbench.analysis.context import Settings
 from attnbench.analysis.core import Explainable, Inputs, seeded
 from attnbench.analysis.runner import MEASUREMENTS, Measurement, analyse, build, summarize, write
@@ -84,7 +85,12 @@ def measurements(options: Mapping[str, Any], others: list[Explainable]) -> dict[
 
 def settings_of(options: Mapping[str, Any]) -> AnalysisConfig:
     """The settings in ``options``, the schema's defaults for those not given (seed: 0)."""
-    return AnalysisConfig(**{"seed": 0, **{k: v for k, v in options.items() if k in SETTINGS}})
+    settings = AnalysisConfig(**{"seed": 0, **{k: v for k, v in options.items() if k in SETTINGS}})
+    if settings.loo not in LOO_MEASURES:  # before any work
+        raise ValueError(
+            f"analysis.loo={settings.loo!r} is not a leave-one-out measure; use one of {list(LOO_MEASURES)}"
+        )
+    return settings
 
 
 def device_of(option: str) -> torch.device:
@@ -112,7 +118,7 @@ def analyse_run(
     wrapped = explainer(model.to(device).eval())
     if others:
         chosen_ones = measurements(options, [explainer(m.to(device).eval()) for m in others])
-    settings = Settings(seed=int(given.seed), chunk=given.chunk, ig_steps=given.ig_steps)
+    settings = Settings(seed=int(given.seed), chunk=given.chunk, ig_steps=given.ig_steps, loo=given.loo)
     indices = selection(dataset.text_lengths, given.max_examples, settings.seed)
     batches = batches_of(dataset, indices, given.batch_size, gold, device)
     tables = analyse(wrapped, batches, chosen_ones, settings, total=len(indices))

@@ -85,6 +85,9 @@ class AnalysisConfig:
     batch_size: int = 32  # examples per batch
     chunk: int = 256  # sequences (or attention variants) per model call when inputs are re-run
     ig_steps: int = 50  # integrated gradients: points of the Riemann sum
+    # leave-one-out: probability = |Δp| of the predicted class; tvd = TVD of the output distributions
+    # (Jain & Wallace's, for their comparison rows); the same for two classes
+    loo: str = "probability"
     seed: int = "${seed}"  # type: ignore[assignment]  # permutations, adversaries, random rankings, subset
     device: str = "auto"  # auto (CUDA when there is one) | cpu | cuda | cuda:N
     run_dir: str | None = None  # attnbench-analyze: where analysis/ goes; null: the checkpoint's run

@@ -37,7 +37,12 @@ HASH_EXCLUDED = (
 # like unset (null) settings, so adding an option to the code keeps earlier study runs valid.
 # (``data.dedup=none`` reproduces the data of runs recorded before de-duplication existed; its default,
 # ``exact``, is another computation and hashes as one.)
-HASH_DEFAULTS = {"model.optimizer.name": "adamw", "data.dedup": "none", "allow_nonfinite_loss": False}
+HASH_DEFAULTS = {
+    "model.optimizer.name": "adamw",
+    "data.dedup": "none",
+    "allow_nonfinite_loss": False,
+    "analysis.loo": "probability",
+}
 
 
 # Classes that moved to another module keep the ``_target_`` they were recorded with in the hash, so

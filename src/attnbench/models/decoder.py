@@ -36,7 +36,7 @@ from attnbench.models.pooling import score_options
 STYLES = ("bahdanau", "luong")
 ATTENTION_NAMES = ("none", "attention", "multihead")
 # settings of the shared attention presets that only mean something for classification pooling
-POOLING_ONLY = {"hops": 1, "penalty": 0.0}
+POOLING_ONLY = {"hops": 1, "penalty": 0.0, "frozen": None}
 
 
 @dataclass
@@ -93,7 +93,7 @@ def _check_attention(spec: dict[str, Any], style: str) -> dict[str, Any]:
         if spec.get(key, neutral) != neutral:
             raise ValueError(
                 f"attention.{key}={spec[key]!r} applies to classification pooling; a decoder has one "
-                "query per step (its state). Fix: leave it unset for seq2seq"
+                "query per step (its state) and learns its attention. Fix: leave it unset for seq2seq"
             )
     spec.pop("query", None)  # the decoder state is the query, whatever the preset says
     return spec

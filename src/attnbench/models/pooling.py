@@ -238,8 +238,9 @@ class MultiHeadAttentionPooling(nn.Module):
         context = nn.functional.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
         )
-        context = context * has_key[:, None, None, None].to(context.dtype)
-        context = self.out_proj(context.transpose(1, 2).flatten(2))  # [B, Tq, hidden]
+        # zero after the output projection too: an empty sequence pools to zeros (not out_proj's bias),
+        # as every other aggregator's does
+        context = self.out_proj(context.transpose(1, 2).flatten(2)) * has_key[:, None, None].to(context.dtype)
         weights = None
         if self.need_weights:
             b, h, tq, tk = q.shape[0], self.heads, q.shape[2], k.shape[2]

@@ -43,7 +43,10 @@ class EncoderDecoder(nn.Module):
             target_vocab_size, self.encoder.output_size, attention, embedding_dim=embedding_dim, **decoder
         )
         if share_embeddings:
+            tied = self.decoder.output.weight is self.decoder.embedding.weight  # decoder.tie_embeddings
             self.decoder.embedding.weight = self.source_embedding.weight
+            if tied:  # tie after sharing: the output layer is the one shared matrix too
+                self.decoder.output.weight = self.decoder.embedding.weight
 
     def encode(self, source: Tensor, lengths: Tensor, mask: Tensor) -> Memory:
         """Source ids [B, S], lengths [B], mask [B, S] → the decoder's :class:`Memory`."""

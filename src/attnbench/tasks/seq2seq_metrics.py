@@ -7,6 +7,14 @@ For decoded hypotheses against references, as token lists:
   (so missing and extra tokens both count as errors);
 * ``bleu`` and ``chrf``: corpus BLEU (Papineni et al. 2002) and chrF (Popović 2015) from ``sacrebleu``,
   on the tokens joined by spaces (BLEU over the model's own tokens: characters for character data).
+  A whitespace token (the space of character data) becomes ``SPACE`` (▁) first: sacrebleu splits on
+  whitespace, so a space token would vanish and ``twentyone`` would score BLEU 1 against ``twenty one``.
+
+``<unk>`` in a reference stands for a token outside the target vocabulary, which no hypothesis can
+produce: every metric treats it as the original token, one that matches nothing (a hypothesis's own
+``<unk>`` included). Exact match, token accuracy and BLEU are then those against the original text;
+so is chrF on character data (one unknown character each), while on word data it counts the unknown
+word as one character.
   The states are sacrebleu's sufficient statistics (n-gram matches and totals), summed over batches and
   ranks, so the corpus score is the same however the examples were split.
 
@@ -25,7 +33,25 @@ from sacrebleu.metrics import BLEU, CHRF
 from torch import Tensor
 from torchmetrics import Metric
 
+from attnbench.data.seq2seq.vocab import SPECIALS, UNK_ID
+
 METRICS = ("acc", "token_acc", "bleu", "chrf")
+SPACE = "\u2581"  # what a whitespace token scores as in BLEU and chrF (sentencepiece's visible space)
+
+
+UNK = SPECIALS[UNK_ID]
+# what <unk> becomes in a reference and in a hypothesis: two private-use characters, equal to no token
+REFERENCE_UNK, HYPOTHESIS_UNK = "\ue000", "\ue001"
+
+
+def unknown_as(tokens: Sequence[str], stand_in: str) -> list[str]:
+    """``tokens`` with ``<unk>`` replaced by ``stand_in`` (:data:`REFERENCE_UNK` or :data:`HYPOTHESIS_UNK`)."""
+    return [stand_in if token == UNK else token for token in tokens]
+
+
+def scored_text(tokens: Sequence[str]) -> str:
+    """The tokens as BLEU and chrF see them: whitespace tokens made visible (``SPACE``), joined by spaces."""
+    return " ".join(SPACE if token.isspace() else token for token in tokens)
 
 
 def bucket_labels(edges: Sequence[int], lowest: int = 1) -> list[str]:
@@ -78,8 +104,10 @@ class SequenceMetrics(Metric):
     def update(self, hypotheses: Sequence[Sequence[str]], references: Sequence[Sequence[str]], lengths: Tensor) -> None:
         if len(hypotheses) != len(references) or len(references) != len(lengths):
             raise ValueError("hypotheses, references and lengths must have one entry per example")
-        hyp = [" ".join(h) for h in hypotheses]
-        ref = [" ".join(r) for r in references]
+        hypotheses = [unknown_as(h, HYPOTHESIS_UNK) for h in hypotheses]  # an <unk> matches nothing
+        references = [unknown_as(r, REFERENCE_UNK) for r in references]
+        hyp = [scored_text(h) for h in hypotheses]
+        ref = [scored_text(r) for r in references]
         bleu = self.bleu._extract_corpus_statistics(hyp, [ref])
         chrf = self.chrf._extract_corpus_statistics(hyp, [ref])
         for i, row in enumerate(self._rows(lengths)):

@@ -151,7 +151,8 @@ class Seq2SeqDataModule(BucketedLoaders):
         for name, part in data["splits"].items():
             self.datasets[name] = EncodedPairs(part["sources"], part["targets"], part["lengths"])
             self.split_ids[name] = list(part["ids"])
-        self.length_edges, self.length_labels = length_buckets(self.datasets["test"].axis)
+        # edges from every split: validation lengths the test split lacks get buckets of their own
+        self.length_edges, self.length_labels = length_buckets([n for ds in self.datasets.values() for n in ds.axis])
         self.summary = self._summarize({None: "off", True: "hit", False: "built"}[hit], time.perf_counter() - started)
         self.summary.update({"dedup": self.settings.dedup, **data["stats"], **self._in_train()})
         rank_zero_info(f"data {self.name or self.source}: {self.summary}")

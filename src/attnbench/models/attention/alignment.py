@@ -100,20 +100,24 @@ class Alignment(nn.Module):
             return Aligned(masked_softmax(scores, mask))
         if self.kind == "hard":
             return self._hard(scores, mask)
-        keys_at = torch.arange(tk, device=scores.device, dtype=scores.dtype)  # [Tk]
+        # Positions, centres and distances in at least float32 whatever the scores' dtype: bf16 holds
+        # integers exactly only up to 256, so at T = 400 a bf16 window around key 301 would land on 298-302.
+        exact = torch.promote_types(scores.dtype, torch.float32)  # float64 stays float64 (gradcheck)
+        keys_at = torch.arange(tk, device=scores.device, dtype=exact)  # [Tk]
         if self.kind == "local_m":
             if positions is None:  # Luong's monotonic case: target step t aligns to source step t
                 positions = torch.arange(tq, device=scores.device).expand(b, tq)
-            centres = positions.to(scores.dtype)
+            centres = positions.to(exact)
         else:
-            last = (mask.sum(-1, keepdim=True) - 1).clamp(min=0).to(scores.dtype)  # [B, 1]: L − 1
-            centres = last * torch.sigmoid(self.predict(query).squeeze(-1))  # [B, Tq]
+            last = (mask.sum(-1, keepdim=True) - 1).clamp(min=0).to(exact)  # [B, 1]: L − 1
+            centres = last * torch.sigmoid(self.predict(query).squeeze(-1).to(exact))  # [B, Tq]
         distance = keys_at[None, None, :] - centres[..., None]  # [B, Tq, Tk]
         in_window = distance.abs() <= self.window
         weights = masked_softmax(scores, in_window & mask[:, None, :])
         if self.kind == "local_p":
             sigma = self.window / 2
-            weights = weights * torch.exp(-(distance**2) / (2 * sigma**2)) if sigma > 0 else weights
+            if sigma > 0:
+                weights = weights * torch.exp(-(distance**2) / (2 * sigma**2)).to(weights.dtype)
         return Aligned(weights, centres=centres)
 
     def _hard(self, scores: Tensor, mask: Tensor) -> Aligned:
