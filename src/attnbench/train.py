@@ -23,6 +23,7 @@ from attnbench.fitters import build_fitter
 from attnbench.runtime.attempts import begin_attempt
 from attnbench.runtime.checkpoints import load_checkpoint, restore_data_state
 from attnbench.runtime.distributed import global_rank_from_env, set_process_rank
+from attnbench.runtime.placement import place_run
 from attnbench.runtime.run_record import RunRecord, reuse_run_dir
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,8 @@ def run(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> di
         log.info("skipped: %s already holds a completed run of this configuration (hash %s)", run_dir, digest)
         return earlier
     attempts = begin_attempt(run_dir, digest, write=rank == 0)
-    with RunRecord(cfg, run_dir, digest, attempts) as record:
+    with RunRecord(cfg, run_dir, digest, attempts) as record, place_run(cfg, rank) as placement:
+        record.fields["placement"] = placement  # the device slot(s) this run holds (None: no pool)
         prepare(cfg)
         dm, checkpoint = build_data(cfg, record)
         metrics: dict[str, float] = {}

@@ -17,6 +17,7 @@ HASH_EXCLUDED = (
     "torch_threads",
     "skip_completed",
     "study",
+    "placement",
     "resume",
     "tags",
     "task_name",

@@ -123,6 +123,15 @@ class AttentionHeatmapsConfig:
 
 
 @dataclass
+class PlacementConfig:
+    """The device pool of local parallel runs (:mod:`attnbench.runtime.placement`, docs/gpu-nodes.md)."""
+
+    devices: Any = None  # null: no pool (the launcher places runs) | all (every visible GPU) | [0,1,3]
+    runs_per_device: int = 1  # K: runs that share one device at once
+    pool_dir: str | None = None  # the slots' lock files; null: <sweep dir>/.device_pool (single run: <log_dir>)
+
+
+@dataclass
 class AlignmentHeatmapsConfig:
     _target_: str = "attnbench.runtime.alignment_heatmaps.AlignmentHeatmaps"
     num_examples: int = 4

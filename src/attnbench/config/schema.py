@@ -22,6 +22,7 @@ from attnbench.config.runtime import (
     LearningRateMonitorConfig,
     ModelCheckpointConfig,
     PathsConfig,
+    PlacementConfig,
     RichProgressBarConfig,
     TensorBoardConfig,
     TrainerConfig,
@@ -267,6 +268,7 @@ class RunConfig:
     skip_completed: bool = False  # a run directory whose run.json completed with this config hash: skip
     analysis: AnalysisConfig | None = None  # analysis=[kendall,...]: analyses after training (attnbench.analysis)
     study: Any = None  # set by `attnbench-study`: {name, variant, label, run_name} (reports, W&B group)
+    placement: PlacementConfig = field(default_factory=PlacementConfig)  # the device pool (off by default)
 
 
 # group → option name → schema; stored as ``schema/<group>/<name>`` (:func:`attnbench.config.store.register_configs`)
