@@ -79,7 +79,7 @@ class TensorBoardConfig:
 
 @dataclass
 class ModelCheckpointConfig:
-    _target_: str = "pytorch_lightning.callbacks.ModelCheckpoint"
+    _target_: str = "attnbench.runtime.last_checkpoint.LastEveryEpochCheckpoint"  # last.ckpt: every epoch
     dirpath: str = "${paths.output_dir}/checkpoints"
     filename: str = "epoch{epoch:03d}-val_acc{val/acc:.4f}"
     monitor: str = "val/acc"
