@@ -18,10 +18,12 @@ import cProfile
 import pstats
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
-from parity import compose_config  # benchmarks/ is on sys.path when this script runs
+from parity import compose_config, plain_loop  # benchmarks/ is on sys.path when this script runs
 
 from attnbench.train import run
 
@@ -50,12 +52,22 @@ def print_callees(stats: pstats.Stats, pattern: str) -> None:
                 print(f"{caller[2]:>24s} -> {short}:{line}({fn}) calls {ncalls} cum {1e3 * cum:.1f} ms")
 
 
+def profiled(fn: Callable[[], Any]) -> tuple[pstats.Stats, Any]:
+    """``fn()`` under cProfile: its statistics and its result."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    result = fn()
+    profiler.disable()
+    return pstats.Stats(profiler), result
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--top", type=int, default=25, help="functions to list by their own time")
     p.add_argument("--callees", default=None, help="also list what functions matching this regex call")
+    p.add_argument("--plain", action="store_true", help="also profile parity.py's plain loop (same batches)")
     p.add_argument("--standard", action="store_true", help="parity.py's standard model instead of the tiny one")
     p.add_argument("--override", nargs="*", default=[], help="more Hydra overrides")
     args = p.parse_args()
@@ -68,19 +80,28 @@ def main() -> None:
         cfg = compose_config(settings, Path(tmp) / "warm")
         run(cfg)  # warm-up: imports, data cache, allocator
         cfg.paths.output_dir = str(Path(tmp) / "profiled")
-        profiler = cProfile.Profile()
-        profiler.enable()
-        record = run(cfg)
-        profiler.disable()
-    stats = pstats.Stats(profiler)
-    steps = calls(stats, "training_step", "attnbench/tasks")
-    fit = cumulative_s(stats, "_run_stage", "trainer")
+        stats, record = profiled(lambda: run(cfg))
+        plain_stats = profiled(lambda: plain_loop(cfg, settings))[0] if args.plain else None
+    steps = calls(stats, "backward", "torch/_tensor")
+    step_s = cumulative_s(stats, "advance", "training_epoch_loop")  # a training step, hooks and data included
     opt = cumulative_s(stats, "optimizer_step", "core/module")
     ckpt = cumulative_s(stats, "_save_checkpoint", "model_checkpoint")
     print(f"training steps {steps}; train examples/s (profiled) {record['timings']['train_examples_per_s']:.0f}")
-    print(f"per step, profiled: fit {1e3 * fit / steps:.2f} ms, optimizer step (closure) {1e3 * opt / steps:.2f} ms")
-    print(f"checkpoint writes: {1e3 * ckpt:.1f} ms in all, {1e3 * ckpt / args.epochs:.1f} ms per epoch")
-    print(f"function calls per step: {stats.total_calls / steps:.0f}")  # type: ignore[attr-defined]
+    print(
+        f"lightning, per step, profiled: {1e3 * step_s / steps:.2f} ms, of which the optimizer step (closure: "
+        f"forward, backward, hooks) {1e3 * opt / steps:.2f} ms; {stats.total_calls / steps:.0f} function calls"
+    )  # type: ignore[attr-defined]
+    print(
+        f"checkpoint writes: {calls(stats, '_save_checkpoint', 'model_checkpoint')}, {1e3 * ckpt:.1f} ms in all, "
+        f"{1e3 * ckpt / args.epochs:.1f} ms per epoch"
+    )
+    if plain_stats is not None:
+        plain_steps = calls(plain_stats, "backward", "torch/_tensor")
+        plain_s = cumulative_s(plain_stats, "plain_loop", "parity")
+        print(
+            f"plain loop, per step, profiled: {1e3 * plain_s / plain_steps:.2f} ms (sanity check included); "
+            f"{plain_stats.total_calls / plain_steps:.0f} function calls"
+        )  # type: ignore[attr-defined]
     stats.sort_stats("tottime").print_stats(args.top)
     if args.callees:
         print_callees(stats, args.callees)
