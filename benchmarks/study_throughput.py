@@ -91,13 +91,14 @@ def main() -> None:
     study = study_file(base, args)
     warm = [sys.executable, "-m", "attnbench.train", "data=bbc_news", "data.max_length=400", "trainer=cpu"]
     subprocess.run([*warm, "debug=fdr", "logger=none", f"hydra.run.dir={base / 'warm-up'}"], cwd=base, check=True)
-    results = []
+    results: list[dict[str, Any]] = []
     for k in args.k:
         results.append(run_k(study, base, args, k))
         r = results[-1]
+        reference = next((x for x in results if x["k"] == 1), results[0])  # K=1 once it ran
         print(
             f"K={k}: {r['runs']} runs in {r['wall_s']:.1f} s = {r['runs_per_hour']:.0f} runs/h "
-            f"({r['runs_per_hour'] / results[0]['runs_per_hour']:.2f}x K={results[0]['k']}); "
+            f"({r['runs_per_hour'] / reference['runs_per_hour']:.2f}x K={reference['k']}); "
             f"at most {r['most_at_once']} on one device; sum of fit times {r['fit_s']:.1f} s",
             flush=True,
         )
