@@ -124,7 +124,9 @@ class Task(pl.LightningModule):
         """``train/loss_step`` on the steps the loggers write (every ``trainer.log_every_n_steps``),
         read by the loggers only then; not on the progress bar, which would read it every step."""
         connector = self.trainer._logger_connector  # its rule for "the loggers write at this step"
-        if self._train_loss_step is not None and (connector.should_update_logs or self.trainer.fast_dev_run):
+        # fast_dev_run writes every step; Trainer sets the attribute without declaring it
+        every_step = bool(getattr(self.trainer, "fast_dev_run", False))
+        if self._train_loss_step is not None and (connector.should_update_logs or every_step):
             self.log("train/loss_step", self._train_loss_step, on_step=True, on_epoch=False)
 
     def on_train_epoch_start(self) -> None:
