@@ -20,7 +20,15 @@ from omegaconf import DictConfig
 
 from attnbench.runtime.placement import CUDA_ENV, DevicePool, Lease, PlacementError, place_run
 
-from .helpers import TINY_OVERRIDES, subprocess_env
+from .helpers import (
+    DDP_OVERRIDES,
+    DDP_TIMEOUT,
+    TINY_OVERRIDES,
+    assert_completed,
+    run_cli,
+    subprocess_env,
+    train_command,
+)
 
 
 def acquire_in_thread(pool: DevicePool, count: int = 1) -> tuple[threading.Thread, list[Lease]]:
@@ -133,3 +141,19 @@ def test_study_with_two_devices_places_its_two_runs_on_both(tmp_path: Path) -> N
     host = placements[0]["host"]
     assert f"runs_per_device: {host}:0 1, {host}:1 1 (at most K=1 at once)" in manifest, manifest
     assert "sweep_devices: 0,1" in manifest
+
+
+@pytest.mark.slow
+def test_ddp_run_holds_a_slot_on_each_of_its_devices(tmp_path: Path) -> None:
+    """A real 2-process DDP run (gloo) in a 3-device pool: rank 0 takes 2 slots on 2 devices (rank 1,
+    started by it, inherits its CUDA_VISIBLE_DEVICES and takes none), and the epoch's training metrics,
+    computed across both ranks, reached the logger."""
+    run_dir = tmp_path / "ddp"
+    overrides = [*DDP_OVERRIDES, "logger=csv", "placement.devices=[0,1,2]", f"placement.pool_dir={tmp_path / 'pool'}"]
+    run_cli(train_command(*overrides, f"hydra.run.dir={run_dir}"), tmp_path, subprocess_env(tmp_path), DDP_TIMEOUT)
+    record = json.loads((run_dir / "run.json").read_text())
+    assert_completed(record)
+    assert record["placement"]["devices"] == [0, 1] and record["placement"]["cuda_visible_devices"] == "0,1"
+    assert record["placement"]["slots"] == [{"device": 0, "slot": 0}, {"device": 1, "slot": 0}]
+    header = (run_dir / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"train/acc", "train/f1_macro", "train/loss_epoch"} <= set(header)
