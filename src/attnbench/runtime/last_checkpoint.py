@@ -32,6 +32,12 @@ class LastEveryEpochCheckpoint(ModelCheckpoint):
         # decides between a link and a write. A symlink (Lightning's link) would dangle once the best
         # checkpoint it names is replaced.
         self._every_save = bool(self.save_last)
+        self._state_key = super().state_key
+
+    @property
+    def state_key(self) -> str:
+        """Lightning's key, computed once: it names the callback in every hook call of every step."""
+        return self._state_key
 
     def _save_last_checkpoint(self, trainer: pl.Trainer, monitor_candidates: dict[str, Tensor]) -> None:
         if not self.save_last:

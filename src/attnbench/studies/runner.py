@@ -126,8 +126,8 @@ def run_study(
         "wall_s": wall,
         "launcher": launcher,
         "jobs": jobs,
-        "devices": ",".join(map(str, pool.devices)) if pool else "not placed",
-        "runs_per_device": pool.runs_per_device if pool else "",
+        "devices": ",".join(map(str, pool.devices)) if pool else "not placed (no device pool)",
+        **({"runs_per_device": pool.runs_per_device} if pool else {}),
         "command": "attnbench-train -m " + shlex.join(overrides),
         "started": call_started,
     }
