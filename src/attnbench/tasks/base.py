@@ -62,9 +62,10 @@ class Task(pl.LightningModule):
     monitor: ClassVar[str] = "val/acc"  # what schedule=plateau watches (higher is better)
     reward_baseline: Tensor  # a buffer, registered in __init__
 
-    def __init__(self, metrics: MetricCollection) -> None:
+    def __init__(self, metrics: MetricCollection, train_metrics: MetricCollection | None = None) -> None:
         super().__init__()
-        self.train_metrics = metrics.clone(prefix="train/")
+        # train_metrics: the same values as metrics, computed more cheaply (updated every step)
+        self.train_metrics = (metrics if train_metrics is None else train_metrics).clone(prefix="train/")
         # The input checks of a metric's update (torch.unique over the targets) wait for the device on
         # every training step; the model's own argmax and the data's labels cannot fail them.
         for metric in self.train_metrics.values():

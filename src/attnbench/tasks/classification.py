@@ -12,6 +12,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from attnbench.data.batching import TextBatch
 from attnbench.tasks.base import Task
+from attnbench.tasks.confusion import ConfusionCounts
 
 
 @dataclass
@@ -40,7 +41,9 @@ class ClassificationTask(Task):
                     "acc": MulticlassAccuracy(num_classes, average="micro"),
                     "f1_macro": MulticlassF1Score(num_classes, average="macro"),
                 }
-            )
+            ),
+            # the same two values from one confusion matrix: one index update a training step
+            train_metrics=MetricCollection({"counts": ConfusionCounts(num_classes)}),
         )
 
     def run_batch(self, batch: TextBatch) -> ClassifierOutput:
