@@ -9,8 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, open_dict
 
+from attnbench.config import config_hash
 from attnbench.train import run
 
 from .helpers import assert_completed
@@ -40,3 +42,23 @@ def test_last_checkpoint_links_the_best_one_written_at_the_same_step(make_cfg: C
     best, last = Path(record["checkpoint"]), Path(record["run_dir"]) / "checkpoints" / "last.ckpt"
     assert epoch_of(last) == epoch_of(best) == (0, 4)
     assert not last.is_symlink() and os.stat(last).st_ino == os.stat(best).st_ino  # one file, two names
+
+
+def test_runs_recorded_before_keep_their_config_hash(make_cfg: Callable[..., DictConfig]) -> None:
+    """The callbacks' new classes, and the device pool, change nothing a run computes: a study's runs
+    recorded with Lightning's own classes and without a pool still count as done."""
+    cfg = make_cfg()
+    earlier = make_cfg("placement.devices=[0,1]", "placement.runs_per_device=4")
+    with open_dict(earlier):
+        earlier.callbacks.model_checkpoint._target_ = "pytorch_lightning.callbacks.ModelCheckpoint"
+        earlier.callbacks.early_stopping._target_ = "pytorch_lightning.callbacks.EarlyStopping"
+        del earlier.placement
+    assert config_hash(cfg) == config_hash(earlier)
+    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None and "_target_" in c]
+    # the keys under which checkpoints keep the callbacks' states are Lightning's: old checkpoints resume
+    keys = {type(c).__name__: c.state_key for c in callbacks}
+    assert keys["EarlyStopping"] == "EarlyStopping{'monitor': 'val/acc', 'mode': 'max'}"
+    assert keys["ModelCheckpoint"] == (
+        "ModelCheckpoint{'monitor': 'val/acc', 'mode': 'max', 'every_n_train_steps': 0, 'every_n_epochs': 1, "
+        "'train_time_interval': None}"
+    )

@@ -79,7 +79,7 @@ class TensorBoardConfig:
 
 @dataclass
 class ModelCheckpointConfig:
-    _target_: str = "attnbench.runtime.last_checkpoint.LastEveryEpochCheckpoint"  # last.ckpt: every epoch
+    _target_: str = "attnbench.runtime.last_checkpoint.ModelCheckpoint"  # last.ckpt: every epoch
     dirpath: str = "${paths.output_dir}/checkpoints"
     filename: str = "epoch{epoch:03d}-val_acc{val/acc:.4f}"
     monitor: str = "val/acc"
@@ -92,7 +92,7 @@ class ModelCheckpointConfig:
 
 @dataclass
 class EarlyStoppingConfig:
-    _target_: str = "pytorch_lightning.callbacks.EarlyStopping"
+    _target_: str = "attnbench.runtime.early_stopping.EarlyStopping"  # Lightning's, its state_key computed once
     monitor: str = "val/acc"
     mode: str = "max"
     patience: int = 3

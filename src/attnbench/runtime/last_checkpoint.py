@@ -1,4 +1,4 @@
-"""``last.ckpt`` every epoch for one write: :class:`LastEveryEpochCheckpoint` (``callbacks.model_checkpoint``).
+"""``last.ckpt`` every epoch for one write: :class:`ModelCheckpoint` (``callbacks.model_checkpoint``).
 
 Lightning's ``ModelCheckpoint(save_last=True)`` writes ``last.ckpt`` only at a step where it wrote a top-k
 checkpoint, and then as a second full copy of it. So an epoch that does not improve the monitored metric
@@ -19,12 +19,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import ModelCheckpoint as LightningModelCheckpoint
 from torch import Tensor
 
 
-class LastEveryEpochCheckpoint(ModelCheckpoint):
-    """``ModelCheckpoint`` (same arguments) whose ``last.ckpt`` is written or linked at every save."""
+class ModelCheckpoint(LightningModelCheckpoint):
+    """Lightning's ``ModelCheckpoint`` (same arguments) whose ``last.ckpt`` is written or linked at every
+    save. Named as Lightning's: the class name is part of ``state_key``, under which checkpoints keep
+    the callback's state, so checkpoints of either class resume with the other."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
