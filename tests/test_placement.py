@@ -18,7 +18,7 @@ import pytest
 import yaml
 from omegaconf import DictConfig
 
-from attnbench.runtime.placement import CUDA_ENV, DevicePool, Lease, PlacementError, place_run
+from attnbench.runtime.placement import CUDA_ENV, GIVEN_ENV, DevicePool, Lease, PlacementError, place_run
 
 from .helpers import (
     DDP_OVERRIDES,
@@ -106,7 +106,7 @@ def test_place_run_sets_and_restores_cuda_visible_devices(
         assert info["devices"] == [2, 0] and info["cuda_visible_devices"] == "6,4"
         assert info["slots"] == [{"device": 2, "slot": 0}, {"device": 0, "slot": 0}]
         assert info["runs_per_device"] == 3 and Path(info["pool_dir"]).name == ".device_pool"
-    assert os.environ[CUDA_ENV] == "4,5,6"
+    assert os.environ[CUDA_ENV] == "4,5,6" and GIVEN_ENV not in os.environ  # nothing left for later runs
     with place_run(make_cfg()) as info:  # placement.devices unset: no pool, nothing set
         assert info is None and os.environ[CUDA_ENV] == "4,5,6"
     named = make_cfg("placement.devices=[0,1]", "trainer.devices=[0,1]")

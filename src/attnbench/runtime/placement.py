@@ -35,8 +35,8 @@ log = logging.getLogger(__name__)
 
 CUDA_ENV = "CUDA_VISIBLE_DEVICES"
 POOL_DIR_NAME = ".device_pool"  # under the sweep directory, unless placement.pool_dir says otherwise
-# CUDA_VISIBLE_DEVICES as the process was given it, kept at its first placement: a reused worker
-# process has the pool's value in CUDA_VISIBLE_DEVICES by then, and device ids index the given list
+# CUDA_VISIBLE_DEVICES as the process was given it, kept while a run holds its slot, and for good once
+# CUDA started (the worker's later runs find the pool's value in CUDA_VISIBLE_DEVICES; ids index this one)
 GIVEN_ENV = "ATTNBENCH_GIVEN_CUDA_VISIBLE_DEVICES"
 
 
@@ -246,6 +246,7 @@ def place_run(cfg: DictConfig, rank: int = 0) -> Iterator[dict[str, Any] | None]
         finally:
             if not torch.cuda.is_initialized():
                 _restore(CUDA_ENV, given)
+                os.environ.pop(GIVEN_ENV, None)  # nothing of this run stays in the environment
 
 
 def _cuda_view() -> list[str] | None:
