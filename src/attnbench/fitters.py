@@ -123,6 +123,9 @@ class LightningFitter:
         # a DictConfig's keys are strings; to_container's annotation allows any key type
         trainer_args = cast(dict[str, Any], container)
         # strategy=ddp: Lightning's DDP with a launcher that keeps each Hydra job in its own directory
+        placement = record.fields.get("placement") or {}
+        if placement.get("trainer_devices") is not None:  # a worker where CUDA started: devices by index
+            trainer_args["devices"] = placement["trainer_devices"]
         trainer_args["strategy"] = build_strategy(trainer_args.get("strategy", "auto"), log_stem=cfg.task_name)
         self.trainer = pl.Trainer(
             **trainer_args,

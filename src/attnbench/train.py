@@ -30,6 +30,7 @@ from attnbench.runtime.checkpoints import CheckpointMismatchError, load_checkpoi
 from attnbench.runtime.distributed import global_rank_from_env, process_rank, set_process_rank
 from attnbench.runtime.guards import DivergenceError, check_finite_metrics
 from attnbench.runtime.locks import RunLock, RunLocked
+from attnbench.runtime.placement import place_run
 from attnbench.runtime.record import RUN_FILE, read_run_record
 from attnbench.runtime.resume import MidEpochCheckpointError, ResumePoint, find_resume
 from attnbench.runtime.run_record import RunRecord, reuse_run_dir
@@ -115,7 +116,8 @@ def run_in(
         log.info("skipped: %s already holds a completed run of this configuration (hash %s)", run_dir, digest)
         return earlier
     attempts = begin_attempt(run_dir, digest, write=rank == 0)
-    with RunRecord(cfg, run_dir, digest, attempts) as record:
+    with RunRecord(cfg, run_dir, digest, attempts) as record, place_run(cfg, rank) as placement:
+        record.fields["placement"] = placement  # the device slot(s) this run holds (None: no pool)
         prepare(cfg)
         start = find_resume(cfg, move=rank == 0)
         if start.path is not None or start.set_aside:

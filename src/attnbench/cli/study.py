@@ -20,6 +20,7 @@ from attnbench.reporting.report import print_summary, write_report
 from attnbench.reporting.statistics import TableError
 from attnbench.studies.runner import LAUNCHERS, call_history, run_study
 from attnbench.studies.study_file import Study, StudyError, available_studies, load_study
+from attnbench.studies.sweep import LOCAL_LAUNCHERS, Pool
 from attnbench.studies.watch import StudyWatcher
 
 
@@ -37,6 +38,18 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="parallel jobs (default: min(2, cores) with joblib, else 1); torch threads per job = cores / jobs",
+    )
+    p.add_argument(
+        "--devices",
+        default=None,
+        help="device pool: the GPU ids runs are placed on, e.g. 0,1,3 (default with a local launcher: every "
+        "visible GPU; none: no pool); on a machine without GPUs the slots are still taken and recorded",
+    )
+    p.add_argument(
+        "--runs-per-device",
+        type=int,
+        default=1,
+        help="K: runs that share one device at once (default 1); --jobs defaults to devices x K",
     )
     p.add_argument("--out", default=None, help="results directory (default: results/<name>)")
     p.add_argument(
@@ -67,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     sweep_dir = Path(".")
     try:
         study = load_study(args.name)
-        jobs = args.jobs or (min(2, os.cpu_count() or 1) if args.launcher == "joblib" else 1)
+        devices = pool_devices(args.devices, args.launcher, args.runs_per_device)
+        default_jobs = min(2, os.cpu_count() or 1) if args.launcher == "joblib" else 1
+        jobs = args.jobs or (len(devices) * args.runs_per_device if devices else default_jobs)
         if jobs < 1:
             raise StudyError(f"--jobs {jobs}: give 1 or more")
         sweep_dir = Path(
@@ -77,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_run and not any(sweep_dir.rglob("run.json")):
             print(no_runs_yet(study.name, args.name, sweep_dir, args.sweep_dir), file=sys.stderr)
             return 1
-        info = run(study, sweep_dir, args, jobs)
+        info = run(study, sweep_dir, args, jobs, devices)
         command = "attnbench-study " + shlex.join([*sys.argv[1:]] if argv is None else argv)
         summary = write_report(
             [sweep_dir],
@@ -108,17 +123,42 @@ def no_runs_yet(name: str, given: str, sweep_dir: Path, given_dir: str | None) -
     )
 
 
-def run(study: Study, sweep_dir: Path, args: argparse.Namespace, jobs: int) -> dict[str, Any]:
+def pool_devices(spec: str | None, launcher: str, runs_per_device: int) -> list[int] | None:
+    """The devices of the pool from ``--devices`` (``none``: no pool); unset: every visible GPU with a
+    launcher that places nothing itself (basic, joblib, submitit_local), else no pool."""
+    if runs_per_device < 1:
+        raise StudyError(f"--runs-per-device {runs_per_device}: give 1 or more")
+    if spec is not None and spec.strip().lower() == "none":
+        return None
+    if spec is None:
+        if launcher not in LOCAL_LAUNCHERS:
+            return None
+        import torch  # here, not at the top: a second of start-up, only when the pool's devices are not given)
+
+        return list(range(torch.cuda.device_count())) or None
+    try:
+        devices = [int(d) for d in spec.split(",") if d.strip()]
+    except ValueError:
+        raise StudyError(f"--devices {spec}: give device ids separated by commas, e.g. --devices 0,1,3") from None
+    if not devices or len(set(devices)) != len(devices):
+        raise StudyError(f"--devices {spec}: give each device id once, e.g. --devices 0,1,3")
+    return devices
+
+
+def run(
+    study: Study, sweep_dir: Path, args: argparse.Namespace, jobs: int, devices: list[int] | None = None
+) -> dict[str, Any]:
     """The sweep (unless ``--no-run``), with a line before and after it; its counts for the MANIFEST."""
     if args.no_run:
         calls = call_history(sweep_dir) or "none recorded"
         return {"runs": study.num_runs, "wall_s": 0.0, "launcher": "none (--no-run)", "jobs": 0, "calls": calls}
     print(f"attnbench-study {study.name}: {study.num_runs} runs → {sweep_dir}", flush=True)
+    pool = Pool(devices, args.runs_per_device) if devices else None
     if args.quiet:
-        info = run_study(study, sweep_dir, args.overrides, args.launcher, jobs)
+        info = run_study(study, sweep_dir, args.overrides, args.launcher, jobs, pool=pool)
     else:
         with StudyWatcher(study, sweep_dir, check_pids=args.launcher != "submitit_slurm") as watcher:
-            info = run_study(study, sweep_dir, args.overrides, args.launcher, jobs, watch=watcher.update)
+            info = run_study(study, sweep_dir, args.overrides, args.launcher, jobs, watcher.update, pool)
     print(
         f"  {info['completed']}/{info['runs']} completed ({info['reused']} reused), "
         f"wall {info['wall_s']:.0f} s; log: {sweep_dir / 'study.log'}",

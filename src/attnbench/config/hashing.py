@@ -20,6 +20,7 @@ HASH_EXCLUDED = (
     "skip_completed",
     "on_locked",
     "study",
+    "placement",
     "resume",
     "tags",
     "task_name",
@@ -50,6 +51,9 @@ HASH_DEFAULTS = {
 HASH_TARGET_ALIASES = {
     "attnbench.runtime.alignment_heatmaps.AlignmentHeatmaps": "attnbench.alignment_heatmaps.AlignmentHeatmaps",
     "attnbench.models.tfidf.TfidfLogReg": "attnbench.baselines.TfidfLogReg",
+    # the same checkpoints, with last.ckpt written every epoch: what a run computes is unchanged
+    "attnbench.runtime.last_checkpoint.ModelCheckpoint": "pytorch_lightning.callbacks.ModelCheckpoint",
+    "attnbench.runtime.early_stopping.EarlyStopping": "pytorch_lightning.callbacks.EarlyStopping",
 }
 
 

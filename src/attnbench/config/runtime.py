@@ -80,7 +80,7 @@ class TensorBoardConfig:
 
 @dataclass
 class ModelCheckpointConfig:
-    _target_: str = "pytorch_lightning.callbacks.ModelCheckpoint"
+    _target_: str = "attnbench.runtime.last_checkpoint.ModelCheckpoint"  # last.ckpt: every epoch
     dirpath: str = "${paths.output_dir}/checkpoints"
     filename: str = "epoch{epoch:03d}-val_acc{val/acc:.4f}"
     monitor: str = "val/acc"
@@ -93,7 +93,7 @@ class ModelCheckpointConfig:
 
 @dataclass
 class EarlyStoppingConfig:
-    _target_: str = "pytorch_lightning.callbacks.EarlyStopping"
+    _target_: str = "attnbench.runtime.early_stopping.EarlyStopping"  # Lightning's, its state_key computed once
     monitor: str = "val/acc"
     mode: str = "max"
     patience: int = 3
@@ -122,6 +122,15 @@ class AttentionHeatmapsConfig:
     line_chars: int = 100
     dirname: str = "attention_heatmaps"
     intra_max_tokens: int = 60  # LSTMN memory pictures: tokens per axis (a window around the most read token)
+
+
+@dataclass
+class PlacementConfig:
+    """The device pool of local parallel runs (:mod:`attnbench.runtime.placement`, docs/gpu-nodes.md)."""
+
+    devices: Any = None  # null: no pool (the launcher places runs) | all (every visible GPU) | [0,1,3]
+    runs_per_device: int = 1  # K: runs that share one device at once
+    pool_dir: str | None = None  # the slots' lock files; null: <sweep dir>/.device_pool (single run: <log_dir>)
 
 
 @dataclass

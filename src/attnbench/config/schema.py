@@ -22,6 +22,7 @@ from attnbench.config.runtime import (
     LearningRateMonitorConfig,
     ModelCheckpointConfig,
     PathsConfig,
+    PlacementConfig,
     RichProgressBarConfig,
     TensorBoardConfig,
     TrainerConfig,
@@ -318,6 +319,7 @@ class RunConfig:
     analysis: AnalysisConfig | None = None  # analysis=[kendall,...]: analyses after training (attnbench.analysis)
     examples: int | None = None  # attnbench-analyze: N highlighted test examples (analysis/examples.html); null: none
     study: Any = None  # set by `attnbench-study`: {name, variant, label, run_name} (reports, W&B group)
+    placement: PlacementConfig = field(default_factory=PlacementConfig)  # the device pool (off by default)
 
 
 # group → option name → schema; stored as ``schema/<group>/<name>`` (:func:`attnbench.config.store.register_configs`)

@@ -55,8 +55,20 @@ def run_fields(
         "run_git_shas": ", ".join(
             f"{sha} ({n} runs)" for sha, n in sorted(Counter(str(r.get("git_sha")) for r in records).items())
         ),
+        "runs_per_device": placement_summary(records),
         **{f"sweep_{k}": v for k, v in run_info.items() if k not in ("failed", "wall_s")},
     }
+
+
+def placement_summary(records: list[Record]) -> str:
+    """How many runs each device of the device pool ran, from the runs' ``placement`` (run.json):
+    ``host:0 4, host:1 4 (at most K=2 at once)``; ``not placed`` when no run used the pool."""
+    placed = [r["placement"] for r in records if r.get("placement")]
+    if not placed:
+        return "not placed"
+    counts = Counter(f"{p.get('host')}:{d}" for p in placed for d in p.get("devices", []))
+    most = max(int(p.get("runs_per_device", 1)) for p in placed)
+    return ", ".join(f"{k} {n}" for k, n in sorted(counts.items())) + f" (at most K={most} at once)"
 
 
 def staging_dir(out: Path) -> Path:

@@ -28,7 +28,7 @@ from omegaconf import DictConfig
 from attnbench.config import config_dir, config_hash, register_configs
 from attnbench.runtime.record import RUN_FILE
 from attnbench.studies.study_file import Job, Study, StudyError, quoted
-from attnbench.studies.sweep import job_overrides, sweep_overrides, write_variant_configs
+from attnbench.studies.sweep import Pool, job_overrides, sweep_overrides, write_variant_configs
 
 log = logging.getLogger(__name__)
 
@@ -87,16 +87,18 @@ def run_study(
     launcher: str,
     jobs: int,
     watch: Callable[[], object] | None = None,
+    pool: Pool | None = None,
 ) -> dict[str, Any]:
     """Launch the study's multirun (skipping completed runs); returns counts and the wall time.
 
-    ``watch`` is called about once a second while the multirun runs (the progress display)."""
+    ``watch`` is called about once a second while the multirun runs (the progress display); ``pool``
+    places the runs on devices (K runs per device)."""
     check_launcher(launcher)
     sweep_dir.mkdir(parents=True, exist_ok=True)
     write_variant_configs(study, sweep_dir.resolve() / ".study" / "conf")
     jobs_all = study.expected_jobs()
     done = done_jobs(study, sweep_dir, user)
-    overrides = sweep_overrides(study, sweep_dir, user, launcher, jobs)
+    overrides = sweep_overrides(study, sweep_dir, user, launcher, jobs, pool)
     cmd = [sys.executable, "-m", "attnbench.train", "-m", *overrides]
     log.info(
         "%s: %d runs, %d done with this config (skipped), %d to run",
@@ -124,6 +126,8 @@ def run_study(
         "wall_s": wall,
         "launcher": launcher,
         "jobs": jobs,
+        "devices": ",".join(map(str, pool.devices)) if pool else "not placed (no device pool)",
+        **({"runs_per_device": pool.runs_per_device} if pool else {}),
         "command": "attnbench-train -m " + shlex.join(overrides),
         "started": call_started,
     }

@@ -10,6 +10,7 @@ Every job's directory is ``<sweep dir>/<variant>/<grid cell,seed>``, fixed by th
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,22 @@ from attnbench.config import config_dir
 from attnbench.studies.study_file import Job, Study, StudyError, Variant, override_value, quoted
 
 VARIANT_GROUP = "study_variant"
+# launchers that run jobs on this machine and place nothing on devices: the device pool serves them
+LOCAL_LAUNCHERS = ("basic", "joblib", "submitit_local")
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The device pool of a study's runs (``placement.*``): ``devices`` ids, ``runs_per_device`` K."""
+
+    devices: list[int]
+    runs_per_device: int = 1
+
+    def overrides(self) -> list[str]:
+        return [
+            f"placement.devices=[{','.join(map(str, self.devices))}]",
+            f"placement.runs_per_device={self.runs_per_device}",
+        ]
 
 
 def group_names() -> set[str]:
@@ -73,8 +90,10 @@ def write_variant_configs(study: Study, conf_dir: Path) -> None:
             target.write_text(text)
 
 
-def sweep_overrides(study: Study, sweep_dir: Path, user: list[str], launcher: str, jobs: int) -> list[str]:
-    """The multirun's command-line overrides (after ``-m``)."""
+def sweep_overrides(
+    study: Study, sweep_dir: Path, user: list[str], launcher: str, jobs: int, pool: Pool | None = None
+) -> list[str]:
+    """The multirun's command-line overrides (after ``-m``); ``pool``: the device pool of local runs."""
     conf_dir = sweep_dir.resolve() / ".study" / "conf"
     out = [
         *study.overrides,
@@ -92,6 +111,8 @@ def sweep_overrides(study: Study, sweep_dir: Path, user: list[str], launcher: st
         out.append(f"hydra/launcher={'slurm' if launcher == 'submitit_slurm' else launcher}")
     if launcher == "joblib":
         out.append(f"hydra.launcher.n_jobs={jobs}")
+    if pool is not None and launcher in LOCAL_LAUNCHERS:
+        out[out.index("skip_completed=true") + 1 : out.index("skip_completed=true") + 1] = pool.overrides()
     local = launcher in ("basic", "joblib", "submitit_local", "ray")
     if local and not any(u.startswith("torch_threads=") for u in user):
         # submitit's local executor starts every run at once: they share the cores all together

@@ -60,9 +60,10 @@ class Task(pl.LightningModule):
     monitor: ClassVar[str] = "val/acc"  # what schedule=plateau watches (higher is better)
     reward_baseline: Tensor  # a buffer, registered in __init__
 
-    def __init__(self, metrics: MetricCollection) -> None:
+    def __init__(self, metrics: MetricCollection, train_metrics: MetricCollection | None = None) -> None:
         super().__init__()
-        self.train_metrics = metrics.clone(prefix="train/")
+        # train_metrics: the same values as metrics, computed more cheaply (updated every step)
+        self.train_metrics = (metrics if train_metrics is None else train_metrics).clone(prefix="train/")
         # The input checks of a metric's update (torch.unique over the targets) wait for the device on
         # every training step; the model's own argmax and the data's labels cannot fail them.
         for metric in self.train_metrics.values():
@@ -77,6 +78,10 @@ class Task(pl.LightningModule):
         # after a resume it re-warms within a few steps.
         self.register_buffer("reward_baseline", torch.zeros(()), persistent=False)
         self.reward_baseline_ready = False
+        # the running training epoch, on the device (see log_step); not saved: an epoch resumes from its start
+        self._train_loss_sum = torch.zeros(())
+        self._train_examples = 0
+        self._train_loss_step: Tensor | None = None
 
     def step(self, batch: Any, split: str) -> Tensor:
         """The loss of one batch of ``split`` (train, val or test); logs through :meth:`log_step`."""
@@ -92,18 +97,51 @@ class Task(pl.LightningModule):
         self.step(batch, "test")
 
     def log_step(self, split: str, loss: Tensor, batch_size: int, preds: Tensor, target: Tensor) -> None:
-        """Update and log ``split``'s metrics with ``preds``/``target`` and its loss (``split/loss``)."""
+        """Update ``split``'s metrics with ``preds``/``target`` and its loss (``split/loss``).
+
+        Training logs nothing per step: a ``self.log`` call costs milliseconds of host Python (Lightning
+        moves its result record to the device and deep-copies its metadata each call), more than a small
+        model's whole step. The metrics' counts and the loss sum stay on the device and are logged once
+        per epoch (:meth:`on_train_epoch_end`); ``train/loss_step`` only on the steps the loggers write
+        (:meth:`on_train_batch_end`). The values are those ``self.log("train/loss", on_step=True,
+        on_epoch=True)`` and logging the metric objects gave: the same sums in the same order."""
         metrics: MetricCollection = getattr(self, f"{split}_metrics")
         metrics.update(preds, target)
         if split == "train":  # this rank's loss; the gradient all-reduce is what keeps ranks in step
-            # not on the progress bar: a progress-bar value is read to the host (.item()) every step,
-            # which makes every step wait for the device; the loggers get train/loss_step and _epoch
-            self.log("train/loss", loss, on_step=True, on_epoch=True, batch_size=batch_size)
-        else:
-            mean_loss: MeanMetric = getattr(self, f"{split}_loss")
-            mean_loss.update(loss.detach(), weight=batch_size)
-            self.log(f"{split}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=split == "val")
+            step = loss.detach()
+            # as Lightning reduces a logged loss: in float32 (or float64), a sum of loss × batch size
+            self._train_loss_step = step if step.dtype in (torch.float32, torch.float64) else step.float()
+            self._train_loss_sum = self._train_loss_sum + self._train_loss_step * batch_size
+            self._train_examples += batch_size
+            return
+        mean_loss: MeanMetric = getattr(self, f"{split}_loss")
+        mean_loss.update(loss.detach(), weight=batch_size)
+        self.log(f"{split}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=split == "val")
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=split == "val")
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """``train/loss_step`` on the steps the loggers write (every ``trainer.log_every_n_steps``),
+        read by the loggers only then; not on the progress bar, which would read it every step."""
+        connector = self.trainer._logger_connector  # its rule for "the loggers write at this step"
+        # fast_dev_run writes every step; Trainer sets the attribute without declaring it
+        every_step = bool(getattr(self.trainer, "fast_dev_run", False))
+        if self._train_loss_step is not None and (connector.should_update_logs or every_step):
+            self.log("train/loss_step", self._train_loss_step, on_step=True, on_epoch=False)
+
+    def on_train_epoch_start(self) -> None:
+        self._train_loss_sum = torch.zeros((), dtype=torch.get_default_dtype(), device=self.device)
+        self._train_examples = 0
+        self._train_loss_step = None
+
+    def on_train_epoch_end(self) -> None:
+        """The epoch's ``train/loss`` (``train/loss_epoch`` in the loggers) and training metrics."""
+        if not self._train_examples:
+            return
+        mean = self._train_loss_sum / torch.tensor(self._train_examples)
+        self.log("train/loss", mean, on_step=False, on_epoch=True, logger=False)  # callback_metrics, as before
+        self.log("train/loss_epoch", mean, on_step=False, on_epoch=True)
+        self.log_dict(self.train_metrics.compute(), on_step=False, on_epoch=True)
+        self.train_metrics.reset()
 
     def reinforce_loss(self, log_prob: Tensor, reward: Tensor, momentum: float = 0.9) -> Tensor:
         """Williams' REINFORCE with a moving-average baseline: −mean((r − b)·log π), then b ← EMA(r).

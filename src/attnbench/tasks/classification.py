@@ -20,6 +20,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from attnbench.data.batching import TextBatch
 from attnbench.models.outputs import ClassifierOutput
 from attnbench.tasks.base import Task, plain
+from attnbench.tasks.confusion import ConfusionCounts
 
 TEXT_CLASSIFIER = "attnbench.models.TextClassifier"
 KERAS_EXAMPLE = "attnbench.models.KerasConv1DAttention"
@@ -67,7 +68,9 @@ class ClassificationTask(Task):
                     "acc": MulticlassAccuracy(num_classes, average="micro"),
                     "f1_macro": MulticlassF1Score(num_classes, average="macro"),
                 }
-            )
+            ),
+            # the same two values from one confusion matrix: one index update a training step
+            train_metrics=MetricCollection({"counts": ConfusionCounts(num_classes)}),
         )
         arguments = {"vocab_size": vocab_size, "num_classes": num_classes}
         arguments.update({k: plain(v) for k, v in model_arguments.items()})
