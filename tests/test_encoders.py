@@ -93,7 +93,7 @@ def test_every_attention_preset_trains_on_every_new_encoder(encoder: str, preset
     loss = torch.nn.functional.cross_entropy(model(ids, lengths, mask), torch.arange(len(LENGTHS)) % CLASSES)
     loss.backward()
     assert torch.isfinite(loss)
-    grads = [p.grad for p in model.encoder.parameters()]
+    grads = [p.grad for p in model.model.encoder.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads) and any(g.abs().sum() > 0 for g in grads)
 
 

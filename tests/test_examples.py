@@ -177,8 +177,9 @@ def test_analyze_writes_examples_for_a_checkpoint(trained: Path) -> None:
     ckpt = next((trained / "0").rglob("*.ckpt"))
     before = json.loads((trained / "0" / "run.json").read_text())
     cfg = compose_config([f"ckpt_path={ckpt}", "examples=3"], output_dir=trained / "analyze", config_name="analyze")
-    summary = analyze(cfg)
-    assert summary == {}, "examples alone measure nothing"
+    done = analyze(cfg)
+    assert done.summary == {}, "examples alone measure nothing"
+    assert sorted(p.name for p in done.written) == ["examples.html", "examples.tex"]
     page = (trained / "0" / "analysis" / "examples.html").read_text()
     assert (
         page.count('<div class="example"') == 3

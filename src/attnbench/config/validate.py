@@ -55,17 +55,32 @@ def _check_schema(group: str, node: DictConfig) -> None:
         ) from None
 
 
+def _accepted_parameters(target: object) -> set[str] | None:
+    """The argument names ``target`` accepts; for a class whose ``__init__`` passes ``**kwargs`` on to its
+    bases (a subclass that adds a setting or behaviour), its own names and those of the bases up to the
+    first that takes no ``**kwargs``; None when every one takes ``**kwargs``."""
+    inits = (
+        [k.__dict__["__init__"] for k in target.__mro__ if "__init__" in k.__dict__] if isinstance(target, type) else []
+    )
+    names: set[str] = set()
+    for init in inits or [target]:
+        params = inspect.signature(init).parameters  # type: ignore[arg-type]
+        names |= {n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)} - {"self"}
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return names
+    return None
+
+
 def _check_target_keys(path: str, node: DictConfig) -> None:
     """Every key of a ``_target_`` node must be a parameter of the target (unless it takes ``**kwargs``)."""
-    target = get_object(node._target_)
-    params = inspect.signature(target).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+    params = _accepted_parameters(get_object(node._target_))
+    if params is None:
         return
     for key in map(str, node):
         if not key.startswith("_") and key not in params:
             raise ConfigKeyError(
                 f"config key '{path}.{key}' is not an argument of {node._target_}; "
-                f"accepted: {', '.join(k for k in params if k != 'self')}"
+                f"accepted: {', '.join(sorted(params))}"
             )
 
 

@@ -174,9 +174,24 @@ def start_wandb_run(mode: str, init_timeout: float, finish_timeout: float, **ini
                 init["dir"],
             )
     if run is None:
-        run = start(resolved, wandb.Settings(silent=True))
+        run = _start_offline(start, resolved, wandb)
     log.info("W&B run %s (%s)", run.id, resolved)
     return run
+
+
+def _start_offline(start: Any, mode: str, wandb: Any, waits: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)) -> Any:
+    """``start(mode)`` without the network. After a failed online attempt the run id can stay claimed for
+    a moment on a busy machine (its service is still going away): wait and try again, ~15 s at most."""
+    for wait in (*waits, None):
+        try:
+            return start(mode, wandb.Settings(silent=True))
+        except Exception as err:
+            if wait is None or "in use" not in str(err):
+                raise
+            log.info("W&B: the run id is still held by the online attempt (%s); again in %.1f s", err, wait)
+            wandb.teardown()
+            time.sleep(wait)
+    raise AssertionError("unreachable: the last try returns or raises")
 
 
 @runtime_checkable
