@@ -64,7 +64,7 @@ def _accepted_parameters(target: object) -> set[str] | None:
     )
     names: set[str] = set()
     for init in inits or [target]:
-        params = inspect.signature(init).parameters  # type: ignore[arg-type]
+        params = inspect.signature(init).parameters
         names |= {n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)} - {"self"}
         if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
             return names
