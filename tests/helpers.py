@@ -68,6 +68,9 @@ def isolated_env_vars(base: Path) -> dict[str, str | None]:
     return {
         "WANDB_API_KEY": None,
         "WANDB_IDENTITY_TOKEN_FILE": None,
+        # wandb.init in this process keeps its service's address here; a subprocess inheriting it would
+        # share that service (and the run ids it holds) instead of starting its own, as a user's run does
+        "WANDB_SERVICE": None,
         "WANDB_MODE": None,
         "WANDB_BASE_URL": None,
         "NETRC": str(base / "no-such-netrc"),

@@ -165,6 +165,9 @@ def start_wandb_run(mode: str, init_timeout: float, finish_timeout: float, **ini
         except Exception as err:  # network or auth trouble: keep the run, log offline
             resolved = "offline"
             wandb.teardown()  # the failed attempt keeps the run id claimed until its service is gone
+            # a service inherited from a parent process (WANDB_SERVICE) outlives teardown and keeps holding the
+            # run id: the offline run starts a service of its own
+            os.environ.pop("WANDB_SERVICE", None)
             log.warning(
                 "W&B: no answer from %s within %.0f s (%s); logging offline instead (upload later with "
                 "`wandb sync %s/wandb/offline-run-*`)",
