@@ -166,7 +166,7 @@ def encoder_seconds(cfg: DictConfig, args: argparse.Namespace) -> tuple[float, i
     """Forward + backward of the encoder alone over one epoch's batches: (seconds, tokens)."""
     dm, model = build(cfg)
     device = torch.device(args.device)
-    encoder, embedding = model.encoder.to(device).train(), model.embedding.to(device)
+    encoder, embedding = model.model.encoder.to(device).train(), model.model.embedding.to(device)
     batches = [to_device(b, device) for b in train_batches(dm, 0, args.steps)]
     inputs = [embedding(b.ids).detach().requires_grad_() for b in batches]
     tokens = sum(int(b.lengths.sum()) for b in batches)
