@@ -30,6 +30,13 @@ TINY_OVERRIDES = [
     "data.max_vocab=2000",
     "model.embedding_dim=16",
 ]
+# Two epochs of a tiny BiLSTM on 64 needle sequences of 12 tokens: the trained run of the command tests.
+TINY_NEEDLE = [
+    "data=needle", "data.synthetic.length=12", "data.synthetic.num_train=64", "data.synthetic.num_val=16",
+    "data.synthetic.num_test=16", "data.max_length=12", "trainer=cpu", "trainer.max_epochs=2",
+    "model.embedding_dim=8", "encoder=bilstm", "encoder.hidden_size=8", "callbacks.rich_progress_bar=null",
+    "logger=csv",
+]  # fmt: skip
 # Group-specific sizes are set after composition when the chosen option has the key (see `shrink`),
 # so new encoder/attention options are covered without editing this list.
 TINY_SIZES = {"encoder": {"hidden_size": 16, "filters": 16}, "attention": {"hidden_size": 16}}

@@ -16,16 +16,11 @@ from attnbench.analysis.checkpoint import AnalysisError, analyse_fitted, analyze
 from attnbench.models.classifier import TextClassifier
 from attnbench.runtime.run_record import RunRecord
 
+from .helpers import TINY_NEEDLE as NEEDLE
 from .helpers import subprocess_env
 
 pytestmark = pytest.mark.xdist_group("analysis_study")
 
-NEEDLE = [
-    "data=needle", "data.synthetic.length=12", "data.synthetic.num_train=64", "data.synthetic.num_val=16",
-    "data.synthetic.num_test=16", "data.max_length=12", "trainer=cpu", "trainer.max_epochs=2",
-    "model.embedding_dim=8", "encoder=bilstm", "encoder.hidden_size=8", "callbacks.rich_progress_bar=null",
-    "logger=csv",
-]  # fmt: skip
 ANALYSES = [
     "analysis=[kendall,permutation,erasure,eraser,rationale]", "analysis.max_examples=6", "analysis.ig_steps=4",
     "analysis.permutation.n_perm=5",

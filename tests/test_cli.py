@@ -23,16 +23,11 @@ from attnbench.runtime.trained_config import checkpoint_argv, trained_config
 from attnbench.studies.study_file import quoted
 from attnbench.train import run
 
+from .helpers import TINY_NEEDLE as NEEDLE
 from .helpers import compose_config, subprocess_env
 
 pytestmark = pytest.mark.xdist_group("cli_study")
 
-NEEDLE = [
-    "data=needle", "data.synthetic.length=12", "data.synthetic.num_train=64", "data.synthetic.num_val=16",
-    "data.synthetic.num_test=16", "data.max_length=12", "trainer=cpu", "trainer.max_epochs=2",
-    "model.embedding_dim=8", "encoder=bilstm", "encoder.hidden_size=8", "callbacks.rich_progress_bar=null",
-    "logger=csv",
-]  # fmt: skip
 STUDY = {
     "description": "Two tiny needle runs, for the command tests.",
     "question": "Do the commands work on a study's runs?",

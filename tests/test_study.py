@@ -308,6 +308,27 @@ def test_no_run_reaggregates_and_its_manifest_keeps_the_calls_that_ran(tiny_stud
     assert len(calls) == len(before.splitlines()) >= 1 and all(" s, ran " in c for c in calls), calls
 
 
+def test_variants_runs_and_reports_a_subset(tiny_study: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    """--variants keeps the named rows (file order), names the rest in the MANIFEST and the footnote, and
+    refuses an unknown id or a subset without the baseline before anything runs."""
+    from attnbench.cli.study import main
+
+    base = tiny_study["base"]
+    out = base / "out_subset"
+    cmd = [*study_command(tiny_study["file"], base, "--no-run", "--variants", "additive,plain")]
+    cmd[cmd.index("--out") + 1] = str(out)
+    proc = subprocess.run(cmd, cwd=base, env=subprocess_env(base), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]  # "broken" is not in the subset
+    rows = read_csv(out / "table.csv")
+    assert list(dict.fromkeys(r["row"] for r in rows)) == ["plain", "additive"]
+    fields = dict(line.split(": ", 1) for line in (out / "MANIFEST").read_text().splitlines())
+    assert fields["variants_left_out"] == "broken, tfidf"
+    assert "Not in this table: the study's variants broken, tfidf" in (out / "table.md").read_text()
+    for spec, message in [("plain,nope", "nope is not a variant"), ("additive", "baseline 'plain'")]:
+        assert main([str(tiny_study["file"]), "--variants", spec, "--no-run", "--sweep-dir", str(base / "sweep")]) == 2
+        assert message in capsys.readouterr().err
+
+
 def test_report_aggregates_an_ad_hoc_multirun(tmp_path: Path) -> None:
     sweep = tmp_path / "adhoc"
     cmd = [

@@ -19,7 +19,7 @@ from typing import Any
 from attnbench.reporting.report import print_summary, write_report
 from attnbench.reporting.statistics import TableError
 from attnbench.studies.runner import LAUNCHERS, call_history, run_study
-from attnbench.studies.study_file import Study, StudyError, available_studies, load_study
+from attnbench.studies.study_file import Study, StudyError, available_studies, load_study, select_variants
 from attnbench.studies.sweep import LOCAL_LAUNCHERS, Pool
 from attnbench.studies.watch import StudyWatcher
 
@@ -57,6 +57,13 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="where the runs go (default: logs/studies/<name>); the same directory resumes the study",
     )
+    p.add_argument(
+        "--variants",
+        default=None,
+        help="run and report only these variants (ids of the study file, e.g. bilstm_last,bilstm_additive; "
+        "the baseline among them); the rest are named in the MANIFEST; a later call with the same "
+        "--sweep-dir and no --variants runs what is left",
+    )
     p.add_argument("--no-run", action="store_true", help="only aggregate the runs already in the sweep dir")
     p.add_argument(
         "--quiet", action="store_true", help="no progress display (by default: live on a terminal, else a line per run)"
@@ -80,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     sweep_dir = Path(".")
     try:
         study = load_study(args.name)
+        if args.variants is not None:
+            study = select_variants(study, args.variants)
         devices = pool_devices(args.devices, args.launcher, args.runs_per_device)
         default_jobs = min(2, os.cpu_count() or 1) if args.launcher == "joblib" else 1
         jobs = args.jobs or (len(devices) * args.runs_per_device if devices else default_jobs)

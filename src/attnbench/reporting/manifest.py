@@ -49,6 +49,7 @@ def run_fields(
         "runs_completed": sum(r.get("status") == "completed" for r in records),
         "runs_failed": sum(r.get("status") != "completed" for r in records),
         "runs_missing": missing,
+        "variants_left_out": ", ".join(getattr(study, "left_out", None) or []) or "none",
         "runs_ignored": f"{ignored} (run.json files under the sweep dir that are not jobs of this study)",
         "run_time_sum_s": f"{sum((r.get('timings') or {}).get('total_s', 0.0) for r in records):.1f}",
         # the code each run ran with (a report made later may run on a newer commit)

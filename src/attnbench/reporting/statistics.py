@@ -89,6 +89,7 @@ class Table:
     unlabelled: list[str] = field(default_factory=list)  # metric keys the label registry does not know
     renames: dict[str, str] = field(default_factory=dict)  # the study's table.labels: metric key → label
     missing_columns: list[str] = field(default_factory=list)  # re-aggregated: the study's columns table.csv lacks
+    left_out: list[str] = field(default_factory=list)  # variant ids of the study file not run (--variants)
 
     def label(self, metric: str) -> str:
         """The metric's label in this table: the study's rename, else the registry's."""
@@ -136,6 +137,11 @@ def footnote_lines(table: Table) -> list[str]:
             "undefined: the runs completed but the metric has no value (NaN), e.g. Kendall τ against "
             "uniform attention, whose weights are all tied; '(k undefined)' counts them in a cell, whose "
             "mean is over its other seeds (n=…)."
+        )
+    if table.left_out:
+        lines.append(
+            f"Not in this table: the study's variants {', '.join(table.left_out)} (left out with "
+            "attnbench-study --variants; not run)."
         )
     if table.published:
         lines.append(f"Published: {table.published.get('source', '')} ({table.published.get('metric', '')}).")
@@ -207,6 +213,7 @@ def empty_table(
         extra=extra,
         unlabelled=[m for m in used if not labels.is_known(m) and m not in renames],
         renames=renames,
+        left_out=list(getattr(study, "left_out", None) or []),
     )
 
 

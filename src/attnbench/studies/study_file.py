@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,7 @@ class Study:
     title: str | None = None
     plots: list[str] = field(default_factory=list)
     published: dict[str, Any] | None = None
+    left_out: list[str] = field(default_factory=list)  # variant ids of the file not run (``--variants``)
 
     @property
     def num_runs(self) -> int:
@@ -116,6 +117,33 @@ class Study:
         """Every (variant, seed, grid cell) of the study, in sweep order."""
         cells = [dict(zip(self.grid, combo, strict=True)) for combo in itertools.product(*self.grid.values())]
         return [Job(v, s, c) for v in self.variants for s in self.seeds for c in cells]
+
+
+def select_variants(study: Study, spec: str) -> Study:
+    """``study`` with only the variants ``spec`` names (``--variants a,b``; the file's order is kept):
+    its runs, its table's rows and its published values. The table's baseline must be among them."""
+    ids = [v.strip() for v in spec.split(",") if v.strip()]
+    unknown = [v for v in ids if v not in study.variants]
+    if not ids or unknown:
+        raise StudyError(
+            f"--variants {spec}: {', '.join(unknown) or 'no variant'} is not a variant of {study.path}; "
+            f"give some of: {','.join(study.variants)}"
+        )
+    if study.baseline and study.baseline not in ids:
+        raise StudyError(
+            f"--variants {spec}: the table's baseline {study.baseline!r} (table.baseline in {study.path}) "
+            "is tested against, so it must be among them"
+        )
+    published = study.published
+    if published:
+        values = {k: v for k, v in (published.get("values") or {}).items() if k in ids}
+        published = {**published, "values": values} if values or published.get("rows") else None
+    return replace(
+        study,
+        variants={k: v for k, v in study.variants.items() if k in ids},
+        published=published,
+        left_out=[k for k in study.variants if k not in ids],
+    )
 
 
 def override_value(v: Any) -> str:
