@@ -44,7 +44,7 @@ def cli(args: list[str], base: Path) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=base, env=subprocess_env(base), capture_output=True, text=True, timeout=TIMEOUT)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per worker, however xdist interleaves modules
 def study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     base = tmp_path_factory.mktemp("analysis-study")
     (base / "tiny.yaml").write_text(yaml.safe_dump(STUDY, sort_keys=False))

@@ -18,9 +18,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from attnbench.config import config_dir
+from attnbench.config.overrides import quoted
 from attnbench.runtime.checkpoints import user_key
 from attnbench.runtime.trained_config import checkpoint_argv, trained_config
-from attnbench.studies.study_file import quoted
 from attnbench.train import run
 
 from .helpers import TINY_NEEDLE as NEEDLE
@@ -57,7 +57,7 @@ def ok(proc: subprocess.CompletedProcess) -> str:
     return proc.stdout
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per worker, however xdist interleaves modules
 def study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     base = tmp_path_factory.mktemp("cli") / "lr=0.1,a b"  # `=`, `,` and a space in every path below
     base.mkdir()

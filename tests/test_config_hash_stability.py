@@ -43,13 +43,14 @@ def test_study_jobs_hash_as_recorded(tmp_path: Path) -> None:
         jobs = {job.dir_name: job for job in study.expected_jobs()}
         GlobalHydra.instance().clear()
         with initialize_config_dir(str(config_dir()), version_base="1.3"):
-            for job_dir, digest in expected.items():
+            for i, (job_dir, digest) in enumerate(expected.items()):
                 overrides = [*job_overrides(study, jobs[job_dir], []), f"hydra.searchpath=[file://{conf}]"]
                 as_recorded = [*overrides, "data.dedup=none", *AS_RECORDED.get(name, [])]
                 got = config_hash(compose("config", overrides=as_recorded))
                 if got != digest:
                     differ.append(f"{name}/{job_dir}: {got} != recorded {digest}")
-                if config_hash(compose("config", overrides=overrides)) == digest:
+                # once per study (a composition costs ~0.3 s): the default de-duplicates, another computation
+                if i == 0 and config_hash(compose("config", overrides=overrides)) == digest:
                     differ.append(f"{name}/{job_dir}: de-duplicated data hash as the recorded runs")
     GlobalHydra.instance().clear()
     assert not differ, "\n".join(differ)

@@ -261,3 +261,30 @@ def test_hub_cache_key_follows_the_downloaded_revision(tmp_path: Path, monkeypat
     first = dm.processing_key()
     (refs / "main").write_text("b" * 40)
     assert len({never_downloaded, first, dm.processing_key()}) == 3
+
+
+def test_eval_items_equal_to_a_training_input_are_dropped_and_counted() -> None:
+    from attnbench.data.dedup import drop_eval_seen_in_train
+
+    def keys(part: dict) -> list[bytes]:
+        return [bytes(ids) for ids in part["ids"]]
+
+    def pick(part: dict, rows: list[int]) -> dict:
+        return {k: [v[i] for i in rows] for k, v in part.items()}
+
+    def splits() -> dict:
+        return {
+            "train": {"ids": [[1, 2], [3, 4]], "label": [0, 1]},
+            "val": {"ids": [[1, 2], [5, 6], [3, 4]], "label": [0, 1, 1]},
+            "test": {"ids": [[7, 8]], "label": [1]},
+        }
+
+    got = splits()
+    stats = drop_eval_seen_in_train(got, "exact", keys, pick, "example's token ids")
+    assert stats == {"val/dedup_truncated_removed": 2, "test/dedup_truncated_removed": 0}
+    assert got["val"] == {"ids": [[5, 6]], "label": [1]} and got["test"] == splits()["test"]
+    unchanged = splits()
+    assert drop_eval_seen_in_train(unchanged, "none", keys, pick, "x") == {} and unchanged == splits()
+    all_seen = {**splits(), "test": {"ids": [[3, 4]], "label": [1]}}
+    with pytest.raises(DataError, match=r"every test example's token ids, truncated to data\.max_length"):
+        drop_eval_seen_in_train(all_seen, "exact", keys, pick, "example's token ids")

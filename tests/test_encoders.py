@@ -3,6 +3,7 @@ preset, in seq2seq, and in the heatmap callback."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from attnbench.models import TextClassifier
 from attnbench.models.encoders import BiGRUEncoder, TransformerEncoder
 from attnbench.reporting.heatmaps import best_heatmaps
 from attnbench.reporting.records import collect
+from attnbench.reporting.report import write_report
 from attnbench.runtime.callbacks import AttentionHeatmaps
 from attnbench.train import run
 
@@ -126,3 +128,9 @@ def test_report_draws_the_best_lstmn_runs_memory_from_its_checkpoint(make_cfg: A
     assert heat_dir == tmp_path / "out" / "lstmn_heatmaps"
     # drawn afresh from the checkpoint: 3 examples × (forward, backward), no text shading (attention=none)
     assert sorted(p.name.split("_")[1] for p in heat_dir.glob("*.png")) == ["intra0.png"] * 3 + ["intra1.png"] * 3
+    # ... and a report publishes them: every picture its page shows is in the results folder
+    out = tmp_path / "report"
+    write_report([tmp_path / "bilstm", tmp_path / "lstmn"], out, command="test", log_wandb=False)
+    assert len(list((out / "lstmn_heatmaps").glob("*_intra*.png"))) == 6
+    shown = re.findall(r'<img src="([^"]+)"', (out / "index.html").read_text())
+    assert any(s.startswith("lstmn_heatmaps/") for s in shown) and all((out / s).is_file() for s in shown), shown

@@ -86,7 +86,7 @@ def test_examples_tex_compiles(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-2000:]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per worker, however xdist interleaves modules
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real tiny run (needle task, BiLSTM + additive attention, 2 epochs) in its sweep directory."""
     sweep = tmp_path_factory.mktemp("examples-sweep")
@@ -216,3 +216,15 @@ def test_the_examples_page_goes_to_wandb_as_html(trained: Path, tmp_path: Path) 
     logged = list((sweep / "wandb").glob("offline-run-*/files/media/html/examples_*.html"))
     assert len(logged) == 1, sorted(p.relative_to(sweep).as_posix() for p in (sweep / "wandb").rglob("*"))[:40]
     assert 'data-measure="attention"' in logged[0].read_text()
+
+
+def test_examples_measure_leave_one_out_as_the_runs_analyses_did() -> None:
+    from omegaconf import OmegaConf
+
+    from attnbench.analysis.context import Settings, settings_of
+    from attnbench.config.analysis import AnalysisConfig
+
+    node = OmegaConf.create({"loo": "tvd", "chunk": 8, "ig_steps": 5, "device": "cpu"})
+    assert settings_of(node, 3) == Settings(3, 8, 5, "tvd")  # a DictConfig (attnbench-analyze)
+    assert settings_of({"loo": "tvd"}, 2) == Settings(2, AnalysisConfig.chunk, AnalysisConfig.ig_steps, "tvd")
+    assert settings_of(None, 1) == Settings(1) and Settings(1).loo != "tvd"  # run.json without analyses

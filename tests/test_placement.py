@@ -157,3 +157,14 @@ def test_ddp_run_holds_a_slot_on_each_of_its_devices(tmp_path: Path) -> None:
     assert record["placement"]["slots"] == [{"device": 0, "slot": 0}, {"device": 1, "slot": 0}]
     header = (run_dir / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"train/acc", "train/f1_macro", "train/loss_epoch"} <= set(header)
+
+
+def test_devices_with_a_scheduler_launcher_is_refused_not_recorded_unused() -> None:
+    from attnbench.cli.study import pool_devices
+    from attnbench.studies.study_file import StudyError
+
+    assert pool_devices("0,1", "joblib", 2) == [0, 1] and pool_devices("none", "ray", 1) is None
+    assert pool_devices(None, "submitit_slurm", 1) is None  # SLURM places the runs itself
+    for launcher in ("ray", "submitit_slurm"):
+        with pytest.raises(StudyError, match=f"--devices 0,1 with --launcher {launcher}: .*leave --devices out"):
+            pool_devices("0,1", launcher, 1)

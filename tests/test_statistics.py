@@ -79,6 +79,17 @@ def test_constant_differences_get_the_exact_test_not_p_zero() -> None:
     assert paired_p_value(seven, dict.fromkeys(range(7), 0.0)) == pytest.approx(2 / 2**7)
 
 
+def test_sampled_sign_flips_count_the_observed_pattern_and_never_give_p_zero() -> None:
+    from attnbench.reporting.significance import EXACT_MAX, SAMPLES, sign_flip_p_value
+
+    # 20 equal differences: only the 2 all-same-sign patterns of 2^20 are as extreme; a sample of
+    # 100,000 almost surely misses both, so p is the observed pattern's own count
+    n = EXACT_MAX + 4
+    hits = 2 * SAMPLES / 2**n  # the expected count of extreme patterns in the sample: 0.19
+    p = sign_flip_p_value([0.1] * n)
+    assert p is not None and 1 / (SAMPLES + 1) <= p <= (1 + 3 * hits + 1) / (SAMPLES + 1)
+
+
 def test_holm_column_in_pairwise_csv_and_table_csv(tmp_path: Path) -> None:
     from attnbench.reporting.significance import holm
 

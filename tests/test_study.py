@@ -86,7 +86,7 @@ def run_study(study_file: Path, base: Path, *extra: str) -> subprocess.Completed
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per worker, however xdist interleaves modules
 def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     import yaml
 
@@ -277,7 +277,7 @@ def test_resume_skips_completed_runs_and_reruns_failed_or_missing(tiny_study: di
         p: p.stat().st_mtime_ns
         for p in [sweep / "plain" / "seed=2" / "run.json", sweep / "additive" / "seed=1" / "run.json"]
     }
-    proc = run_study(tiny_study["file"], base)
+    proc = run_study(tiny_study["file"], base, "--no-wandb")  # the table's W&B run: tested above
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]  # "broken" still fails
     assert "6/8 completed (4 reused)" in proc.stdout, proc.stdout[-2000:]
     for path, mtime in untouched.items():
@@ -299,7 +299,7 @@ def test_no_run_reaggregates_and_its_manifest_keeps_the_calls_that_ran(tiny_stud
     """--no-run trains nothing and adds no call to the history, but the MANIFEST still lists the calls."""
     sweep = tiny_study["sweep"]
     before = (sweep / "study_history.jsonl").read_text()
-    proc = run_study(tiny_study["file"], tiny_study["base"], "--no-run")
+    proc = run_study(tiny_study["file"], tiny_study["base"], "--no-run", "--no-wandb")
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]  # "broken" still failed
     assert (sweep / "study_history.jsonl").read_text() == before
     fields = dict(line.split(": ", 1) for line in (tiny_study["out"] / "MANIFEST").read_text().splitlines())
@@ -315,7 +315,7 @@ def test_variants_runs_and_reports_a_subset(tiny_study: dict[str, Any], capsys: 
 
     base = tiny_study["base"]
     out = base / "out_subset"
-    cmd = [*study_command(tiny_study["file"], base, "--no-run", "--variants", "additive,plain")]
+    cmd = [*study_command(tiny_study["file"], base, "--no-run", "--no-wandb", "--variants", "additive,plain")]
     cmd[cmd.index("--out") + 1] = str(out)
     proc = subprocess.run(cmd, cwd=base, env=subprocess_env(base), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]  # "broken" is not in the subset

@@ -150,7 +150,7 @@ def test_options_and_overrides_in_any_order() -> None:
 # ---- a real tiny study, watched --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per worker, however xdist interleaves modules
 def watched(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     base = tmp_path_factory.mktemp("watched-study")
     study_file = base / "watched.yaml"

@@ -34,7 +34,7 @@ class TrainedBatches(pl.Callback):
         self.tokens += int(batch.lengths.sum())
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per worker, however xdist interleaves modules
 def tiny_record(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], TrainedBatches, Path]:
     """One full epoch of a tiny Conv1D on BBC News with a CSV logger."""
     out = tmp_path_factory.mktemp("throughput") / "run"

@@ -20,11 +20,10 @@ from pytorch_lightning.utilities import rank_zero_only
 from torch import nn
 
 from attnbench.analysis.adapter import NotAnalysable, explainer
-from attnbench.analysis.context import Settings
-from attnbench.analysis.examples import Vocabulary, write_classifier_examples
 from attnbench.analysis.session import analyse_run, chosen
 from attnbench.data import TextClassificationDataModule
 from attnbench.fitters import build_loggers
+from attnbench.reporting.examples_run import run_examples
 from attnbench.runtime.checkpoints import load_checkpoint, load_weights, restore_data_state
 from attnbench.runtime.record import RUN_FILE, read_run_record, write_json_atomic, write_run_record
 from attnbench.runtime.run_record import RunRecord, summarize_loggers
@@ -97,14 +96,9 @@ def analyse_fitted(
 
 def write_run_examples(cfg: DictConfig, model: nn.Module, dm: TextClassificationDataModule, n: int, out: Path) -> None:
     """``examples=N``: ``out/examples.{html,tex}``, N informative test examples shaded token by token."""
-    given = cfg.analysis  # with analysis=[...]: its chunk, ig_steps and device; else the schema's
-    settings = Settings(int(cfg.seed), given.chunk, given.ig_steps) if given is not None else Settings(int(cfg.seed))
-    vocab = Vocabulary(dm.tokenizer, list(dm.label_names))
-    gold = dm.example_meta.get("test", {}).get("gold")
+    given = cfg.analysis  # with analysis=[...]: its chunk, ig_steps, leave-one-out and device; else the schema's
     device = given.device if given is not None else "auto"
-    paths = write_classifier_examples(
-        model, dm.datasets["test"], vocab, n, out, gold=gold, settings=settings, device=device
-    )
+    paths = run_examples(model, dm, n, out, analysis=given, seed=int(cfg.seed), device=device)
     log.info("highlighted examples: %s", ", ".join(map(str, paths)))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -30,6 +31,19 @@ class Settings:
     chunk: int = AnalysisConfig.chunk
     ig_steps: int = AnalysisConfig.ig_steps
     loo: str = AnalysisConfig.loo
+
+
+def settings_of(analysis: Any, seed: int) -> Settings:
+    """The :class:`Settings` of a run's ``analysis`` config node (a DictConfig or a run.json dict; None:
+    the defaults), so highlighted examples measure leave-one-out as the run's analyses did."""
+    if not analysis:
+        return Settings(seed)
+    return Settings(
+        seed,
+        analysis.get("chunk", AnalysisConfig.chunk),
+        analysis.get("ig_steps", AnalysisConfig.ig_steps),
+        analysis.get("loo", AnalysisConfig.loo),
+    )
 
 
 class BatchAnalysis:

@@ -139,6 +139,12 @@ def pool_devices(spec: str | None, launcher: str, runs_per_device: int) -> list[
         raise StudyError(f"--runs-per-device {runs_per_device}: give 1 or more")
     if spec is not None and spec.strip().lower() == "none":
         return None
+    if spec is not None and launcher not in LOCAL_LAUNCHERS:
+        raise StudyError(
+            f"--devices {spec} with --launcher {launcher}: the pool places runs only with a local launcher "
+            f"({', '.join(LOCAL_LAUNCHERS)}); {launcher}'s scheduler places them (give its resources as "
+            "hydra.launcher.* overrides), so leave --devices out"
+        )
     if spec is None:
         if launcher not in LOCAL_LAUNCHERS:
             return None

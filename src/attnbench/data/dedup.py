@@ -125,3 +125,40 @@ def dedup_corpus(corpus: TextCorpus, rows: np.ndarray, mode: str) -> tuple[np.nd
     pairs = corpus.pairs
     keys = [input_key(mode, t, pairs[i] if pairs is not None else None) for i, t in enumerate(corpus.texts)]
     return dedup_rows(keys, corpus.labels, corpus.split, rows)
+
+
+def drop_eval_seen_in_train(
+    splits: dict[str, dict[str, Any]],
+    mode: str,
+    keys_of: Callable[[dict[str, Any]], list[bytes]],
+    subset: Callable[[dict[str, Any], list[int]], dict[str, Any]],
+    what: str,
+) -> dict[str, int]:
+    """Remove (in place) the validation and test items whose input, as the model sees it (``keys_of``:
+    token ids after truncation), equals a training item's: de-duplicating the raw texts cannot see that
+    ``max_length`` or unknown tokens make two inputs one. ``subset(part, rows)`` keeps ``rows`` of a
+    split; ``what`` names an item's input in the error. Returns ``<split>/dedup_truncated_removed``
+    counts; nothing happens at ``mode=none``."""
+    if mode == "none":
+        return {}
+    train = set(keys_of(splits["train"]))
+    stats = {}
+    for name in ("val", "test"):
+        keys = keys_of(splits[name])
+        rows = [i for i, k in enumerate(keys) if k not in train]
+        stats[f"{name}/dedup_truncated_removed"] = len(keys) - len(rows)
+        if not rows:
+            raise DataError(
+                f"every {name} {what}, truncated to data.max_length, equals a training one's. "
+                "Fix: raise data.max_length, or set data.dedup=none"
+            )
+        if len(rows) < len(keys):
+            splits[name] = subset(splits[name], rows)
+    return stats
+
+
+def count_seen_in_train(splits: dict[str, Any], keys_of: Callable[[Any], list[bytes]]) -> dict[str, int]:
+    """``<split>/in_train``: validation and test items whose input (``keys_of``) occurs in train: 0
+    unless ``data.dedup=none``."""
+    train = set(keys_of(splits["train"]))
+    return {f"{name}/in_train": sum(k in train for k in keys_of(splits[name])) for name in ("val", "test")}

@@ -12,8 +12,8 @@ import torch
 from tokenizers import Tokenizer
 
 from attnbench.data.batching import EncodedTexts
-from attnbench.data.corpus import DataError, TextCorpus
-from attnbench.data.dedup import ids_key
+from attnbench.data.corpus import TextCorpus
+from attnbench.data.dedup import drop_eval_seen_in_train, ids_key
 from attnbench.data.tokenize import encode
 
 
@@ -84,22 +84,6 @@ def subset_part(part: dict[str, Any], rows: list[int]) -> dict[str, Any]:
 
 
 def drop_seen_in_train(splits: dict[str, dict[str, Any]], mode: str) -> dict[str, int]:
-    """Remove (in place) the validation and test examples whose token ids after truncation equal a
-    training example's: de-duplicating the texts cannot see that ``max_length`` makes two different
-    texts one input. Returns ``<split>/dedup_truncated_removed`` counts; nothing happens at ``mode=none``."""
-    if mode == "none":
-        return {}
-    train = set(part_keys(splits["train"]))
-    stats = {}
-    for name in ("val", "test"):
-        keys = part_keys(splits[name])
-        rows = [i for i, k in enumerate(keys) if k not in train]
-        stats[f"{name}/dedup_truncated_removed"] = len(keys) - len(rows)
-        if not rows:
-            raise DataError(
-                f"every {name} example's token ids, truncated to data.max_length, equal a training example's. "
-                "Fix: raise data.max_length, or set data.dedup=none"
-            )
-        if len(rows) < len(keys):
-            splits[name] = subset_part(splits[name], rows)
-    return stats
+    """Remove (in place) the validation and test examples whose token ids after truncation (both texts of
+    a pair) equal a training example's (:func:`~attnbench.data.dedup.drop_eval_seen_in_train`)."""
+    return drop_eval_seen_in_train(splits, mode, part_keys, subset_part, "example's token ids")

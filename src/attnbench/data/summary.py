@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from attnbench.data.batching import BucketBySequenceLength, EncodedTexts, padding_ratio
+from attnbench.data.dedup import count_seen_in_train
 from attnbench.data.processed import part_keys
 from attnbench.data.tokenize import UNK_ID
 
@@ -55,5 +56,4 @@ def padding_statistics(train: EncodedTexts, batch_size: int, seed: int) -> dict[
 def count_in_train(splits: dict[str, dict[str, Any]]) -> dict[str, int]:
     """``<split>/in_train``: validation and test examples whose input (token ids after truncation, both
     texts of a pair) occurs in train: 0 unless ``data.dedup=none``."""
-    train = set(part_keys(splits["train"]))
-    return {f"{name}/in_train": sum(k in train for k in part_keys(splits[name])) for name in ("val", "test")}
+    return count_seen_in_train(splits, part_keys)

@@ -45,10 +45,10 @@ def last_valid(states: Tensor, lengths: Tensor) -> Tensor:
     return states[torch.arange(states.shape[0], device=states.device), idx]
 
 
-def masked_mean(states: Tensor, mask: Tensor) -> Tensor:
-    """Mean of ``states`` [B, T, D] over the valid positions of ``mask`` [B, T] → [B, D]."""
-    m = mask[..., None].to(states.dtype)
-    return (states * m).sum(1) / m.sum(1).clamp(min=1.0)
+def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
+    """Mean of ``x`` [B, T, ...] over the positions where ``mask`` [B, T] is True (zeros if none)."""
+    m = mask.to(x.dtype).view(*mask.shape, *([1] * (x.dim() - 2)))
+    return (x * m).sum(1) / m.sum(1).clamp(min=1)
 
 
 @dataclass

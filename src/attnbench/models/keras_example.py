@@ -27,9 +27,9 @@ from torch import Tensor, nn
 from attnbench.config.schema import KerasConv1DModelConfig
 from attnbench.data.batching import TextBatch
 from attnbench.models.attention import DotAttention
+from attnbench.models.encoder_base import masked_mean
 from attnbench.models.encoders import Conv1DEncoder
 from attnbench.models.outputs import ClassifierOutput
-from attnbench.models.pooling import masked_mean
 
 
 class KerasConv1DAttention(nn.Module):

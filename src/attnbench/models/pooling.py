@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from attnbench.config.schema import AttentionConfig, MultiHeadConfig, PoolingConfig
 from attnbench.models.attention import SCORES, Alignment, masked_softmax
-from attnbench.models.encoders import EncoderOutput
+from attnbench.models.encoders import EncoderOutput, masked_mean
 
 
 @dataclass
@@ -61,10 +61,9 @@ class Pooling(nn.Module):
     def forward(self, enc: EncoderOutput, mask: Tensor) -> Pooled:
         if self.mode == "last":
             return Pooled(enc.final)
-        m = mask[..., None]
         if self.mode == "mean":
-            total = (enc.states * m.to(enc.states.dtype)).sum(1)
-            return Pooled(total / m.sum(1).clamp(min=1).to(total.dtype))
+            return Pooled(masked_mean(enc.states, mask))
+        m = mask[..., None]
         filled = enc.states.masked_fill(~m, torch.finfo(enc.states.dtype).min)
         return Pooled(torch.where(m.any(1), filled.max(1).values, torch.zeros_like(filled[:, 0])))
 
@@ -79,12 +78,6 @@ def structured_penalty(weights: Tensor) -> Tensor:
     """
     eye = torch.eye(weights.shape[1], dtype=weights.dtype, device=weights.device)
     return ((weights @ weights.transpose(1, 2) - eye) ** 2).sum((1, 2)).mean()
-
-
-def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
-    """Mean of ``x`` [B, T, ...] over the positions where ``mask`` [B, T] is True (zeros if none)."""
-    m = mask.to(x.dtype).view(*mask.shape, *([1] * (x.dim() - 2)))
-    return (x * m).sum(1) / m.sum(1).clamp(min=1)
 
 
 def local_m_positions(query: str, hops: int, mask: Tensor) -> Tensor | None:

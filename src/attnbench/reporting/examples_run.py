@@ -3,7 +3,7 @@ gradient×input, leave-one-out and integrated gradients (:mod:`attnbench.analysi
 seq2seq model's source tokens shaded for each output token beside its alignment heatmap.
 
 :func:`best_examples` is the study report's step (the best attention run, as for the heatmaps);
-:func:`run_examples` serves ``attnbench-analyze ... examples=N`` for any checkpoint.
+:func:`run_examples` draws them for any trained model: the report's step and ``attnbench-analyze ... examples=N``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ def best_examples(
             continue
         try:
             model, dm = rebuild_run(r, Path(checkpoint))
-            run_examples(model, dm, n, out, seed=int((r.get("config") or {}).get("seed") or 0))
+            config = r.get("config") or {}
+            run_examples(model, dm, n, out, analysis=config.get("analysis"), seed=int(config.get("seed") or 0))
         except Exception as err:  # a run this code cannot rebuild or analyse: try the next best
             log.warning("examples of %s failed (%s: %s)", r["_path"], type(err).__name__, err)
             continue
@@ -42,19 +43,23 @@ def best_examples(
     return None
 
 
-def run_examples(model: Any, dm: Any, n: int, out: Path, seed: int = 0, device: str = "auto") -> list[Path]:
+def run_examples(
+    model: Any, dm: Any, n: int, out: Path, analysis: Any = None, seed: int = 0, device: str = "auto"
+) -> list[Path]:
     """``out/examples.{html,tex}`` for a trained ``model`` (a classifier with attention, or a seq2seq
-    task) over ``dm``'s test split (set up)."""
+    task) over ``dm``'s test split (set up); ``analysis``: the run's analysis config (chunk, ig_steps,
+    leave-one-out measure), else the defaults."""
     # torch and the analyses load only when examples are drawn: a report without them starts in a second
-    from attnbench.analysis.context import Settings
+    from attnbench.analysis.context import settings_of
     from attnbench.analysis.examples import Vocabulary, write_classifier_examples
 
     if hasattr(model, "decode_with_weights"):
         return seq2seq_examples(model, dm, n, out)
     gold = dm.example_meta.get("test", {}).get("gold")
     vocab = Vocabulary(dm.tokenizer, list(dm.label_names))
+    settings = settings_of(analysis, seed)
     return write_classifier_examples(
-        model, dm.datasets["test"], vocab, n, out, gold=gold, settings=Settings(seed=seed), device=device
+        model, dm.datasets["test"], vocab, n, out, gold=gold, settings=settings, device=device
     )
 
 

@@ -22,6 +22,7 @@ from attnbench.reporting.page import render_page
 from attnbench.reporting.report import write_tables
 from attnbench.reporting.spec import StudySpec
 from attnbench.reporting.statistics import Table, TableError, empty_table, mark_best_and_significance
+from attnbench.runtime.locks import REPORT_LOCK, exclusive
 from attnbench.runtime.record import git_sha, write_text_atomic
 
 REWRITTEN = ["table.md", "table.csv", "table.tex", "pairwise.csv", "index.html", "MANIFEST"]
@@ -83,7 +84,13 @@ def _fill(table: Table, key: tuple[str, Any], line: dict[str, str], study: Study
 
 def reaggregate(out: Path, study: StudySpec, command: str) -> dict[str, Any]:
     """Rewrite ``out``'s tables, ``pairwise.csv``, ``index.html`` (its figures kept) and ``MANIFEST``
-    from ``out/table.csv``. Returns ``{"table", "files", "backup"}``."""
+    from ``out/table.csv``, holding the folder's report lock (a study's report may be writing there).
+    Returns ``{"table", "files", "backup"}``."""
+    with exclusive(out / REPORT_LOCK):
+        return _reaggregate(out, study, command)
+
+
+def _reaggregate(out: Path, study: StudySpec, command: str) -> dict[str, Any]:
     table = table_from_csv(out / "table.csv", study)
     stage = staging_dir(out)
     try:

@@ -44,6 +44,7 @@ RESULT_FILES = [
     "length.png",
     "permutation.png",
     "heatmaps",
+    "lstmn_heatmaps",
     "examples.html",
     "examples.tex",
     "index.html",
@@ -218,7 +219,7 @@ def draw_lstmn_memory(table: Table, records: list[Record], metric: str, out: Pat
     """The best LSTMN run's memory pictures (intra-attention) in ``lstmn_heatmaps/``, when the study has one."""
     heat_dir, best = best_heatmaps(records, metric, out, table.column_key, encoder="lstmn", dirname="lstmn_heatmaps")
     if heat_dir is not None and best is not None:
-        figures.files.append("lstmn_heatmaps/")
+        figures.files.append("lstmn_heatmaps")
         caption = heatmap_caption(best, table.column_key, metric).replace("attention of", "LSTMN memory of", 1)
         figures.html += [figure_html(p, out, caption + f": {p.name}") for p in sorted(heat_dir.glob("*.png"))]
 

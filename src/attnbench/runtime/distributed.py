@@ -29,6 +29,8 @@ from pytorch_lightning.strategies import DDPStrategy
 from pytorch_lightning.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 from pytorch_lightning.utilities import rank_zero_only
 
+from attnbench.config.overrides import quoted
+
 log = logging.getLogger(__name__)
 
 # Set by the launcher in the parent process (as Lightning's does); restored after the job.
@@ -54,11 +56,6 @@ DDP_NAMES = {
 }
 
 
-def _hydra_value(text: str) -> str:
-    """A value for a Hydra command-line override, quoted so paths with ``=``, ``,`` or spaces survive."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def hydra_child_command(local_rank: int, log_stem: str) -> tuple[list[str], str]:
     """The command and working directory that run rank ``local_rank`` of the current Hydra job.
 
@@ -77,10 +74,10 @@ def hydra_child_command(local_rank: int, log_stem: str) -> tuple[list[str], str]
             command += ["--config-dir", source.path.removeprefix("file://")]
     hydra_overrides = [o for o in hc.overrides.hydra if not o.lstrip("+~").startswith(_SWEEP_ONLY)]
     command += [*hc.overrides.task, *hydra_overrides]
-    command += [f"hydra.run.dir={_hydra_value(output_dir)}", "hydra.output_subdir=null"]
+    command += [f"hydra.run.dir={quoted(output_dir)}", "hydra.output_subdir=null"]
     if "file" in (hc.job_logging or {}).get("handlers", {}):
         log_file = os.path.join(output_dir, f"{log_stem}_rank{local_rank}.log")
-        command.append(f"hydra.job_logging.handlers.file.filename={_hydra_value(log_file)}")
+        command.append(f"hydra.job_logging.handlers.file.filename={quoted(log_file)}")
     return command, get_original_cwd()
 
 

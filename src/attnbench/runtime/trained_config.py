@@ -23,6 +23,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from attnbench.config.hashing import current_config
+from attnbench.config.overrides import quoted
 from attnbench.runtime.checkpoints import INTERPOLATED_GROUPS, MODEL_KEYS, load_checkpoint
 from attnbench.runtime.record import RUN_FILE, read_run_record
 
@@ -44,8 +45,7 @@ def checkpoint_argv(argv: list[str]) -> list[str]:
     first = argv[1]
     if not (Path(first).exists() or (first.endswith(".ckpt") and not OVERRIDE.match(first))):
         return argv
-    quoted = first.replace("'", "\\'").replace("${", "\\${")
-    return [argv[0], f"ckpt_path='{quoted}'", *argv[2:]]
+    return [argv[0], f"ckpt_path={quoted(first)}", *argv[2:]]
 
 
 def run_dir_of(ckpt_path: str | Path) -> Path | None:

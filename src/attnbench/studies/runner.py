@@ -26,8 +26,9 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 from attnbench.config import config_dir, config_hash, register_configs
+from attnbench.config.overrides import quoted
 from attnbench.runtime.record import RUN_FILE
-from attnbench.studies.study_file import Job, Study, StudyError, quoted
+from attnbench.studies.study_file import Job, Study, StudyError
 from attnbench.studies.sweep import Pool, job_overrides, sweep_overrides, write_variant_configs
 
 log = logging.getLogger(__name__)

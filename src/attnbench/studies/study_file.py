@@ -155,11 +155,6 @@ def override_value(v: Any) -> str:
     return str(v)
 
 
-def quoted(text: str | Path) -> str:
-    """``text`` quoted for Hydra's override grammar, so a path may hold ``=``, ``,`` or spaces."""
-    return "'" + str(text).replace("'", "\\'").replace("${", "\\${") + "'"
-
-
 def experiments_dir() -> Path:
     """``experiments/`` of the repository (or ``$ATTNBENCH_EXPERIMENTS``)."""
     env = os.environ.get("ATTNBENCH_EXPERIMENTS")

@@ -18,7 +18,8 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from attnbench.config import config_dir
-from attnbench.studies.study_file import Job, Study, StudyError, Variant, override_value, quoted
+from attnbench.config.overrides import quoted
+from attnbench.studies.study_file import Job, Study, StudyError, Variant, override_value
 
 VARIANT_GROUP = "study_variant"
 # launchers that run jobs on this machine and place nothing on devices: the device pool serves them

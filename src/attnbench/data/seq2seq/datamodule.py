@@ -13,7 +13,7 @@ from pytorch_lightning.utilities import rank_zero_info
 from attnbench.config.seq2seq import Seq2SeqDataConfig
 from attnbench.data.batching import BucketBySequenceLength, padding_ratio
 from attnbench.data.cache import DataCache, cache_key
-from attnbench.data.dedup import ids_key
+from attnbench.data.dedup import count_seen_in_train, ids_key
 from attnbench.data.loaders import BucketedLoaders
 from attnbench.data.seq2seq.batching import EncodedPairs, collate_pairs
 from attnbench.data.seq2seq.corpus import DataError, PairCorpus
@@ -224,8 +224,7 @@ class Seq2SeqDataModule(BucketedLoaders):
 
     def _in_train(self) -> dict[str, int]:
         """``<split>/in_train``: validation and test pairs whose source ids occur in train (0 unless dedup=none)."""
-        train = {ids_key(s) for s in self.datasets["train"].sources}
-        return {f"{n}/in_train": sum(ids_key(s) in train for s in self.datasets[n].sources) for n in ("val", "test")}
+        return count_seen_in_train(self.datasets, lambda d: [ids_key(s) for s in d.sources])
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state:

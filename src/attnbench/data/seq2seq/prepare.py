@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from attnbench.data.dedup import check_mode, dedup_rows, ids_key, input_key
+from attnbench.data.dedup import check_mode, dedup_rows, drop_eval_seen_in_train, ids_key, input_key
 from attnbench.data.seq2seq.corpus import DataError, PairCorpus
 from attnbench.data.seq2seq.vocab import Vocab
 
@@ -198,19 +198,12 @@ def dedup_pairs(corpus: PairCorpus, mode: str) -> tuple[PairCorpus, dict[str, in
 def drop_seen_sources(splits: dict[str, dict[str, Any]], mode: str) -> dict[str, int]:
     """Remove (in place) validation and test pairs whose source ids (after truncation) equal a training
     pair's: truncation and unknown tokens can make different sources one input. Returns the counts."""
-    if mode == "none":
-        return {}
-    train = {ids_key(s) for s in splits["train"]["sources"]}
-    stats = {}
-    for name in ("val", "test"):
-        part = splits[name]
-        rows = [i for i, s in enumerate(part["sources"]) if ids_key(s) not in train]
-        stats[f"{name}/dedup_truncated_removed"] = len(part["sources"]) - len(rows)
-        if not rows:
-            raise DataError(
-                f"every {name} pair's source, truncated to data.max_length, equals a training pair's. Fix: raise "
-                "data.max_length, or set data.dedup=none"
-            )
-        if len(rows) < len(part["sources"]):
-            splits[name] = {key: [values[i] for i in rows] for key, values in part.items()}
-    return stats
+    return drop_eval_seen_in_train(splits, mode, _source_keys, _pick_rows, "pair's source")
+
+
+def _source_keys(part: dict[str, Any]) -> list[bytes]:
+    return [ids_key(s) for s in part["sources"]]
+
+
+def _pick_rows(part: dict[str, Any], rows: list[int]) -> dict[str, Any]:
+    return {key: [values[i] for i in rows] for key, values in part.items()}
