@@ -23,7 +23,7 @@ demo: install
 
 # Lint, format and types first (seconds), then the suite. pytest exits 5 when it collected no test: a failure too.
 test: install lint
-	@$(BIN)/python -m pytest -n 2 --dist loadgroup; rc=$$?; \
+	@$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 # The docs build offline in seconds (no web fonts, mkdocstrings reads src/ without importing it); --strict
