@@ -19,6 +19,7 @@ from attnbench.reporting.records import Record
 
 log = logging.getLogger(__name__)
 
+PAIR_CELLS = 6000  # source × output tokens shaded on a seq2seq page, at ~150 bytes each
 NUM_EXAMPLES = 6  # examples on a study's page: the four τ/correctness corners and two more
 
 
@@ -86,7 +87,12 @@ def seq2seq_examples(task: Any, dm: Any, n: int, out: Path) -> list[Path]:
         weights = decoded.weights[i, :k, :m].float().cpu().tolist()
         exact = target_vocab.join(output) == reference
         pairs.append(AlignmentExample(int(batch.index[i]), source, output, weights, reference, exact))
+    # the smallest pairs first: a page shades source × output tokens, so a few long pairs of a long-source
+    # task made a multi-megabyte page (4.5 MB for numbers in words)
+    pairs.sort(key=lambda e: len(e.source) * len(e.output))
     chosen = alternate(pairs, n)
+    while len(chosen) > 1 and sum(len(e.source) * len(e.output) for e in chosen) > PAIR_CELLS:
+        chosen.pop()  # under ~1 MB of shaded tokens per page
     with tempfile.TemporaryDirectory() as tmp:  # the PNGs live only until the page embeds them
         for e in chosen:
             e.heatmap = Path(tmp) / f"test{e.index}.png"
@@ -96,7 +102,7 @@ def seq2seq_examples(task: Any, dm: Any, n: int, out: Path) -> list[Path]:
 
 
 def alternate(pairs: list[AlignmentExample], n: int) -> list[AlignmentExample]:
-    """Up to ``n`` of ``pairs``: exact and wrong outputs taken in turn while both last, in batch order."""
+    """Up to ``n`` of ``pairs``: exact and wrong outputs taken in turn while both last, in the order given."""
     right = [p for p in pairs if p.correct]
     wrong = [p for p in pairs if not p.correct]
     out: list[AlignmentExample] = []
