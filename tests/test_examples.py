@@ -17,6 +17,7 @@ from matplotlib import image as plt_image
 
 from attnbench.analysis.checkpoint import analyze, load_trained
 from attnbench.analysis.examples import Candidate, informative
+from attnbench.data.batching import collate
 from attnbench.reporting.examples import ShadedExample, alphas, render_html, render_tex, rgba, tex_colour, tex_escape
 from attnbench.reporting.heatmaps import rebuild_run
 from attnbench.reporting.report import write_report
@@ -171,6 +172,58 @@ def test_a_seq2seq_report_shades_the_source_for_each_output_token(tmp_path: Path
             assert [html.unescape(s[5]) for s in spans] == [
                 dm.source_vocab.tokens[t] for t in batch.source[i, :n].tolist()
             ]
+
+
+KERAS_PAIRS = [
+    "experiment=keras_conv1d", "data=pair_recall", "data.synthetic.length=[8,12]", "data.synthetic.num_keys=8",
+    "data.synthetic.num_train=64", "data.synthetic.num_val=8", "data.synthetic.num_test=12", "data.max_length=12",
+    "model.embedding_dim=8", "model.filters=8", "trainer=cpu", "trainer.max_epochs=1",
+    "callbacks.rich_progress_bar=null", "logger=none", "seed=2",
+]  # fmt: skip
+
+
+def test_a_text_pair_report_shades_the_document_by_the_keras_models_attention(tmp_path: Path) -> None:
+    """Text pairs (which the analyses do not take): the document shaded by the weights the Keras model
+    gives it, the query beside it, the query key's value outlined; shortest documents first, correct and
+    wrong in turn."""
+    run(compose_config(KERAS_PAIRS, output_dir=tmp_path / "sweep" / "0", tiny=False))
+    summary = write_report([tmp_path / "sweep"], tmp_path / "out", log_wandb=False)
+    assert {"examples.html", "examples.tex"} <= set(summary["files"])
+    page = (tmp_path / "out" / "examples.html").read_text()
+    shown = page_rows(page)
+    assert len(shown) == 6 and all(list(rows) == ["attention"] for rows in shown.values())
+    record = json.loads((tmp_path / "sweep" / "0" / "run.json").read_text())
+    model, dm = rebuild_run({**record, "_path": "run.json"}, Path(record["checkpoint"]))
+    test, gold = dm.datasets["test"], dm.example_meta["test"]["gold"]
+    outputs = {}
+    with torch.no_grad():  # every test example alone (the pool holds all 24)
+        for i in range(len(test)):
+            out = model.model.run_batch(collate([test[i]]))
+            outputs[i] = (out.weights[0, 0].tolist(), out.logits.softmax(-1)[0])
+    for index, rows in shown.items():
+        expected, probs = outputs[index]
+        assert [t for t, _, _ in rows["attention"]] == [dm.tokenizer.id_to_token(int(i)) for i in test.pair_ids[index]]
+        assert [s for _, s, _ in rows["attention"]] == pytest.approx(expected, rel=1e-4, abs=1e-6)
+        block = page.split(f'<div class="example" id="example{index}">', 1)[1].split('<div class="example"', 1)[0]
+        query = dm.tokenizer.id_to_token(int(test.ids[index][0]))
+        assert f'<div class="meta context">query: {query}</div>' in block
+        outlined = re.findall(r'<span class="tok deciding"[^>]*>([^<]*)</span>', block)
+        value = rows["attention"][int(gold[index])][0]
+        assert outlined == [value] and rows["attention"][int(gold[index]) - 1][0] == query  # key, then its value
+        assert f"(p = {float(probs.max()):.3f})" in block
+
+    # the choice: shortest documents first, then the most probable; correct and wrong in turn
+    def ranked(correct: bool) -> list[int]:
+        group = [i for i in outputs if (int(outputs[i][1].argmax()) == int(test.labels[i])) == correct]
+        return sorted(group, key=lambda i: (len(test.pair_ids[i]), -float(outputs[i][1].max()), i))
+
+    right, wrong, expected_order = ranked(True), ranked(False), []
+    while len(expected_order) < 6:
+        for group in (right, wrong):
+            if group and len(expected_order) < 6:
+                expected_order.append(group.pop(0))
+    assert list(shown) == expected_order
+    assert "query: " in (tmp_path / "out" / "examples.tex").read_text()
 
 
 def test_analyze_writes_examples_for_a_checkpoint(trained: Path) -> None:

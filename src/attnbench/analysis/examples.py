@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
@@ -24,7 +24,7 @@ from attnbench.analysis.context import BatchAnalysis, Settings
 from attnbench.analysis.core import Explainable, Inputs
 from attnbench.analysis.kendall import kendall_rows
 from attnbench.analysis.session import batches_of, device_of, selection
-from attnbench.data.batching import EncodedTexts
+from attnbench.data.batching import EncodedTexts, TextBatch, collate
 from attnbench.reporting.examples import ShadedExample, write_examples
 
 SHOWN = ("attention", "gradient", "loo", "ig")  # the rows of each example, attention first
@@ -160,4 +160,89 @@ def write_classifier_examples(
     """:func:`choose_examples` rendered into ``out_dir/examples.{html,tex}``; ``options`` go to it."""
     examples = choose_examples(model, dataset, vocab, n, **options)  # type: ignore[arg-type]
     note = "Chosen from the test split: correct and wrong predictions, the most and least faithful by τ."
+    return write_examples(examples, out_dir, "Highlighted test examples", note)
+
+
+def attention_examples(
+    model: nn.Module,
+    dataset: EncodedTexts,
+    vocab: Vocabulary,
+    n: int,
+    gold: Tensor | None = None,
+    pool: int = 200,
+    seed: int = 0,
+    device: str = "auto",
+) -> list[ShadedExample]:
+    """``n`` test examples of a classifier the analyses cannot explain (a text pair: the Keras model's
+    query attends over the document), shaded by the attention weights the model itself returns
+    (``run_batch``; several rows are averaged). From a seeded pool of at most ``pool`` examples: the
+    shortest shaded texts first (a page of 512-token documents is long), correct and wrong ones in turn,
+    each group by the predicted class's probability, highest first. ``gold``: the deciding token's
+    position in the second text of each pair [N] (−1: none); outlined where the weights are over it."""
+    where = device_of(device)
+    net = getattr(model, "model", model).to(where).eval()
+    pooled = selection(dataset.lengths, pool, seed)
+    found: list[tuple[int, ShadedExample]] = []
+    with torch.no_grad():
+        for start in range(0, len(pooled), 32):
+            batch = collate([dataset[i] for i in pooled[start : start + 32]])
+            moved = TextBatch(**{f.name: _to(getattr(batch, f.name), where) for f in fields(batch)})
+            out = net.run_batch(moved)
+            if out.weights is None:
+                raise ValueError(f"{type(net).__name__} returns no attention weights to shade")
+            over_pair = out.weights_over == "pair_ids" and batch.pair_ids is not None
+            shaded_ids, shaded_lengths = (
+                (batch.pair_ids, batch.pair_lengths) if over_pair else (batch.ids, batch.lengths)
+            )
+            assert shaded_ids is not None and shaded_lengths is not None
+            other_ids, other_lengths = (batch.ids, batch.lengths) if over_pair else (batch.pair_ids, batch.pair_lengths)
+            probs = out.logits.float().softmax(-1).cpu()
+            weights = out.weights.float().mean(1).cpu()  # [B, T]: the rows' mean is a distribution too
+            for row, index in enumerate(batch.index.tolist()):
+                k = int(shaded_lengths[row])
+                predicted = int(probs[row].argmax())
+                context = ""
+                if other_ids is not None and other_lengths is not None:
+                    text = " ".join(vocab.tokens(other_ids[row, : int(other_lengths[row])].tolist()))
+                    context = f"{'query' if over_pair else 'second text'}: {text[:300]}{'…' if len(text) > 300 else ''}"
+                deciding = [int(gold[index])] if over_pair and gold is not None and 0 <= int(gold[index]) < k else []
+                found.append(
+                    (
+                        k,
+                        ShadedExample(
+                            index=index,
+                            tokens=vocab.tokens(shaded_ids[row, :k].tolist()),
+                            scores={"attention": weights[row, :k].tolist()},
+                            gold=vocab.label(int(batch.labels[row])),
+                            predicted=vocab.label(predicted),
+                            probability=float(probs[row, predicted]),
+                            deciding=deciding,
+                            context=context,
+                        ),
+                    )
+                )
+    found.sort(key=lambda f: (f[0], -f[1].probability, f[1].index))
+    right = [e for _, e in found if e.correct]
+    wrong = [e for _, e in found if not e.correct]
+    chosen: list[ShadedExample] = []
+    while len(chosen) < n and (right or wrong):
+        for group in (right, wrong):
+            if group and len(chosen) < n:
+                chosen.append(group.pop(0))
+    return chosen
+
+
+def _to(value: Tensor | None, device: torch.device) -> Tensor | None:
+    return None if value is None else value.to(device)
+
+
+def write_attention_examples(
+    model: nn.Module, dataset: EncodedTexts, vocab: Vocabulary, n: int, out_dir: Path, **options: object
+) -> list[Path]:
+    """:func:`attention_examples` rendered into ``out_dir/examples.{html,tex}``."""
+    examples = attention_examples(model, dataset, vocab, n, **options)  # type: ignore[arg-type]
+    note = (
+        "Text pairs: the analyses (gradient×input, leave-one-out, integrated gradients) take single texts, so "
+        "each example is shaded by the model's attention only; correct and wrong predictions in turn."
+    )
     return write_examples(examples, out_dir, "Highlighted test examples", note)

@@ -43,7 +43,8 @@ class ShadedExample:
     """One classified test example: ``tokens`` [T] with ``scores[measure]`` [T] per measure (attention
     first), the gold and predicted label names, the predicted class's probability, Kendall τ between
     attention and gradient×input (NaN where not computed), ``deciding`` (positions of the synthetic
-    task's deciding token) and ``reason`` (why it was chosen)."""
+    task's deciding token), ``reason`` (why it was chosen) and ``context`` (a text pair's other text,
+    shown unshaded: ``query: ...`` when the shaded text is the document the query attends over)."""
 
     index: int
     tokens: list[str]
@@ -54,6 +55,7 @@ class ShadedExample:
     tau: float = math.nan
     deciding: list[int] = field(default_factory=list)
     reason: str = ""
+    context: str = ""
 
     @property
     def correct(self) -> bool:
@@ -115,6 +117,7 @@ def example_html(example: ShadedExample) -> str:
     """One example's block: the labels, then one shaded copy of the text per measure."""
     verdict = '<span class="right">correct</span>' if example.correct else '<span class="wrong">wrong</span>'
     tau = "" if math.isnan(example.tau) else f" · τ(attention, gradient×input) = {example.tau:.2f}"
+    context = f'<div class="meta context">{html.escape(example.context)}</div>' if example.context else ""
     rows = "".join(
         f'<div class="row" data-measure="{m}"><span class="measure">{html.escape(measure_label(m))}</span>'
         f'<span class="text">{_token_spans(example.tokens, m, s, example.deciding)}</span></div>'
@@ -124,7 +127,7 @@ def example_html(example: ShadedExample) -> str:
         f'<div class="example" id="example{example.index}"><div class="meta">test example {example.index} · '
         f"gold <b>{html.escape(example.gold)}</b> · predicted <b>{html.escape(example.predicted)}</b> "
         f"(p = {example.probability:.3f}) · {verdict}{tau}"
-        f"{' · ' + html.escape(example.reason) if example.reason else ''}</div>{rows}</div>"
+        f"{' · ' + html.escape(example.reason) if example.reason else ''}</div>{context}{rows}</div>"
     )
 
 
@@ -226,6 +229,7 @@ def render_tex(examples: Sequence[ShadedExample | AlignmentExample]) -> str:
                 + ("" if math.isnan(e.tau) else rf", $\tau = {e.tau:.2f}$")
                 + (f" ({tex_escape(e.reason)})" if e.reason else "")
                 + "."
+                + (rf" \textit{{{tex_escape(e.context)}}}" if e.context else "")
             )
             for m, s in e.scores.items():
                 parts.append(

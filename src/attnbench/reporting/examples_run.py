@@ -1,6 +1,7 @@
 """Highlighted examples of a run, from its checkpoint: a classifier's test texts shaded by attention,
-gradient×input, leave-one-out and integrated gradients (:mod:`attnbench.analysis.examples`), or a
-seq2seq model's source tokens shaded for each output token beside its alignment heatmap.
+gradient×input, leave-one-out and integrated gradients (:mod:`attnbench.analysis.examples`; a text
+pair's by its attention alone, which the analyses do not take yet), or a seq2seq model's source tokens
+shaded for each output token beside its alignment heatmap.
 
 :func:`best_examples` is the study report's step (the best attention run, as for the heatmaps);
 :func:`run_examples` draws them for any trained model: the report's step and ``attnbench-analyze ... examples=N``.
@@ -52,16 +53,17 @@ def run_examples(
     leave-one-out measure), else the defaults."""
     # torch and the analyses load only when examples are drawn: a report without them starts in a second
     from attnbench.analysis.context import settings_of
-    from attnbench.analysis.examples import Vocabulary, write_classifier_examples
+    from attnbench.analysis.examples import Vocabulary, write_attention_examples, write_classifier_examples
 
     if hasattr(model, "decode_with_weights"):
         return seq2seq_examples(model, dm, n, out)
     gold = dm.example_meta.get("test", {}).get("gold")
     vocab = Vocabulary(dm.tokenizer, list(dm.label_names))
+    test = dm.datasets["test"]
+    if test.pair_ids is not None:  # the analyses take single texts: text pairs are shaded by attention alone
+        return write_attention_examples(model, test, vocab, n, out, gold=gold, seed=seed, device=device)
     settings = settings_of(analysis, seed)
-    return write_classifier_examples(
-        model, dm.datasets["test"], vocab, n, out, gold=gold, settings=settings, device=device
-    )
+    return write_classifier_examples(model, test, vocab, n, out, gold=gold, settings=settings, device=device)
 
 
 def seq2seq_examples(task: Any, dm: Any, n: int, out: Path) -> list[Path]:
