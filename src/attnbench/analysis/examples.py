@@ -186,8 +186,8 @@ def attention_examples(
     with torch.no_grad():
         for start in range(0, len(pooled), 32):
             batch = collate([dataset[i] for i in pooled[start : start + 32]])
-            moved = TextBatch(**{f.name: _to(getattr(batch, f.name), where) for f in fields(batch)})
-            out = net.run_batch(moved)
+            moved = TextBatch(**{f.name: _to(getattr(batch, f.name), where) for f in fields(batch)})  # type: ignore[arg-type]
+            out = net.run_batch(moved)  # type: ignore[operator]
             if out.weights is None:
                 raise ValueError(f"{type(net).__name__} returns no attention weights to shade")
             over_pair = out.weights_over == "pair_ids" and batch.pair_ids is not None
