@@ -188,6 +188,22 @@ def test_help_shows_the_menu_of_the_docs(study: dict[str, Any]) -> None:
     assert {"encoder", "attention", "data", "model", "analysis"} <= set(menu)
     evaluate = ok(cli(command("attnbench-eval", "--help"), study["base"]))
     assert evaluate.startswith("attnbench-eval CHECKPOINT|RUN_DIR") and menu_of_help(evaluate) == menu
+    analyze = ok(cli(command("attnbench-analyze", "--help"), study["base"]))
+    assert analyze.startswith("attnbench-analyze") and menu_of_help(analyze) == menu
+
+
+def test_a_bare_help_is_hydras_help_without_its_slow_group_listing(tmp_path: Path) -> None:
+    """A bare ``--help`` is answered by attnbench.cli.help (Hydra lists ~200 schema groups first: 5-14 s);
+    with an override beside it Hydra answers: the two texts are the same. No entry point imports torch
+    before a run starts."""
+    hydra_help = ok(cli([sys.executable, "-m", "attnbench.train", "trainer=cpu", "--help"], tmp_path))
+    assert ok(cli(command("attnbench-train", "--help"), tmp_path)) == hydra_help
+    assert ok(cli([sys.executable, "-m", "attnbench.train", "-h"], tmp_path)) == hydra_help
+    probe = (
+        "import sys, attnbench.train, attnbench.evaluate, attnbench.cli.analyze, attnbench.cli.study; "
+        "print(sorted(m for m in ('torch', 'pytorch_lightning', 'sklearn', 'datasets') if m in sys.modules))"
+    )
+    assert ok(cli([sys.executable, "-c", probe], tmp_path)).strip() == "[]"
 
 
 def test_the_runs_configuration_with_the_overrides_given(study: dict[str, Any], tmp_path: Path) -> None:
