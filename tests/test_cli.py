@@ -62,7 +62,9 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     base = tmp_path_factory.mktemp("cli") / "lr=0.1,a b"  # `=`, `,` and a space in every path below
     base.mkdir()
     (base / "tiny.yaml").write_text(yaml.safe_dump(STUDY, sort_keys=False))
-    ok(cli(command("attnbench-study", "tiny.yaml", "--sweep-dir", "sweep", "--out", "out", "--no-wandb"), base))
+    # the basic launcher runs both jobs in the multirun's process: no worker start-ups (the cheapest study)
+    args = ["--sweep-dir", "sweep", "--out", "out", "--no-wandb", "--launcher", "basic"]
+    ok(cli(command("attnbench-study", "tiny.yaml", *args), base))
     runs = {p.parent.parent.name: p.parent for p in (base / "sweep").glob("*/seed=42/run.json")}
     assert sorted(runs) == ["additive", "plain"]
     return {"base": base, "runs": runs}
