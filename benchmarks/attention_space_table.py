@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from attnbench.reporting.manifest import keep_previous, manifest
+from attnbench.reporting.manifest import manifest, publish, staging_dir
 from attnbench.reporting.records import collect
 
 
@@ -84,10 +84,10 @@ def main(argv: list[str] | None = None) -> None:
     sys.stdout.write(markdown)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        keep_previous(args.out, ["table.md", "table.csv", "MANIFEST"])
-        (args.out / "table.md").write_text(markdown)
-        (args.out / "table.csv").write_text(table_csv)
-        (args.out / "MANIFEST").write_text(
+        stage = staging_dir(args.out)  # written whole, then moved in: earlier files go to .previous/<time>/
+        (stage / "table.md").write_text(markdown)
+        (stage / "table.csv").write_text(table_csv)
+        (stage / "MANIFEST").write_text(
             manifest(
                 args.command,
                 args.wall_s,
@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
                 },
             )
         )
+        publish(stage, args.out, ["table.md", "table.csv", "MANIFEST"])
 
 
 if __name__ == "__main__":

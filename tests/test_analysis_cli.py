@@ -49,7 +49,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     base = tmp_path_factory.mktemp("analysis-study")
     (base / "tiny.yaml").write_text(yaml.safe_dump(STUDY, sort_keys=False))
     proc = cli([sys.executable, "-m", "attnbench.cli.study", str(base / "tiny.yaml"), "--sweep-dir",
-                str(base / "sweep"), "--out", str(base / "out")], base)  # fmt: skip
+                str(base / "sweep"), "--out", str(base / "out"), "--launcher", "basic"], base)  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     runs = {p.parent.parent.name: p.parent for p in (base / "sweep").glob("*/*/run.json")}
     return {"base": base, "runs": runs, "out": base / "out"}

@@ -62,7 +62,9 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     base = tmp_path_factory.mktemp("cli") / "lr=0.1,a b"  # `=`, `,` and a space in every path below
     base.mkdir()
     (base / "tiny.yaml").write_text(yaml.safe_dump(STUDY, sort_keys=False))
-    ok(cli(command("attnbench-study", "tiny.yaml", "--sweep-dir", "sweep", "--out", "out", "--no-wandb"), base))
+    # the basic launcher runs both jobs in the multirun's process: no worker start-ups (the cheapest study)
+    args = ["--sweep-dir", "sweep", "--out", "out", "--no-wandb", "--launcher", "basic"]
+    ok(cli(command("attnbench-study", "tiny.yaml", *args), base))
     runs = {p.parent.parent.name: p.parent for p in (base / "sweep").glob("*/seed=42/run.json")}
     assert sorted(runs) == ["additive", "plain"]
     return {"base": base, "runs": runs}
@@ -188,6 +190,22 @@ def test_help_shows_the_menu_of_the_docs(study: dict[str, Any]) -> None:
     assert {"encoder", "attention", "data", "model", "analysis"} <= set(menu)
     evaluate = ok(cli(command("attnbench-eval", "--help"), study["base"]))
     assert evaluate.startswith("attnbench-eval CHECKPOINT|RUN_DIR") and menu_of_help(evaluate) == menu
+    analyze = ok(cli(command("attnbench-analyze", "--help"), study["base"]))
+    assert analyze.startswith("attnbench-analyze") and menu_of_help(analyze) == menu
+
+
+def test_a_bare_help_is_hydras_help_without_its_slow_group_listing(tmp_path: Path) -> None:
+    """A bare ``--help`` is answered by attnbench.cli.help (Hydra lists ~200 schema groups first: 5-14 s);
+    with an override beside it Hydra answers: the two texts are the same. No entry point imports torch
+    before a run starts."""
+    hydra_help = ok(cli([sys.executable, "-m", "attnbench.train", "trainer=cpu", "--help"], tmp_path))
+    assert ok(cli(command("attnbench-train", "--help"), tmp_path)) == hydra_help
+    assert ok(cli([sys.executable, "-m", "attnbench.train", "-h"], tmp_path)) == hydra_help
+    probe = (
+        "import sys, attnbench.train, attnbench.evaluate, attnbench.cli.analyze, attnbench.cli.study; "
+        "print(sorted(m for m in ('torch', 'pytorch_lightning', 'sklearn', 'datasets') if m in sys.modules))"
+    )
+    assert ok(cli([sys.executable, "-c", probe], tmp_path)).strip() == "[]"
 
 
 def test_the_runs_configuration_with_the_overrides_given(study: dict[str, Any], tmp_path: Path) -> None:

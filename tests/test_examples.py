@@ -112,6 +112,7 @@ def test_the_report_shades_each_token_by_the_models_own_weight(trained: Path, tm
     out = tmp_path / "out"
     assert {"examples.html", "examples.tex"} <= set(summary["files"])
     assert 'href="examples.html"' in (out / "index.html").read_text()
+    assert "shaded by its attention weight, beside gradient×input" in (out / "index.html").read_text()
     page = (out / "examples.html").read_text()
     shown = page_rows(page)
     assert 4 <= len(shown) <= 6 and all(list(rows) == ["attention", "gradient", "loo", "ig"] for rows in shown.values())
@@ -149,6 +150,7 @@ def test_a_seq2seq_report_shades_the_source_for_each_output_token(tmp_path: Path
     run(compose_config(S2S, output_dir=tmp_path / "sweep" / "0"))
     summary = write_report([tmp_path / "sweep"], tmp_path / "out", log_wandb=False)
     assert "examples.html" in summary["files"]
+    assert "for each output token, the source tokens shaded" in (tmp_path / "out" / "index.html").read_text()
     page = (tmp_path / "out" / "examples.html").read_text()
     blocks = page.split('<div class="example" id="pair')[1:]
     assert len(blocks) == 6 and all('<img src="data:image/png;base64,' in b for b in blocks)
@@ -189,6 +191,8 @@ def test_a_text_pair_report_shades_the_document_by_the_keras_models_attention(tm
     run(compose_config(KERAS_PAIRS, output_dir=tmp_path / "sweep" / "0", tiny=False))
     summary = write_report([tmp_path / "sweep"], tmp_path / "out", log_wandb=False)
     assert {"examples.html", "examples.tex"} <= set(summary["files"])
+    index = (tmp_path / "out" / "index.html").read_text()
+    assert "(text pairs: attention alone)" in index and "gradient×input" not in index
     page = (tmp_path / "out" / "examples.html").read_text()
     shown = page_rows(page)
     assert len(shown) == 6 and all(list(rows) == ["attention"] for rows in shown.values())

@@ -277,7 +277,8 @@ def test_resume_skips_completed_runs_and_reruns_failed_or_missing(tiny_study: di
         p: p.stat().st_mtime_ns
         for p in [sweep / "plain" / "seed=2" / "run.json", sweep / "additive" / "seed=1" / "run.json"]
     }
-    proc = run_study(tiny_study["file"], base, "--no-wandb")  # the table's W&B run: tested above
+    # the table's W&B run: tested above; the basic launcher: the reruns in one process, no worker start-ups
+    proc = run_study(tiny_study["file"], base, "--no-wandb", "--launcher", "basic")
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]  # "broken" still fails
     assert "6/8 completed (4 reused)" in proc.stdout, proc.stdout[-2000:]
     for path, mtime in untouched.items():
@@ -409,6 +410,8 @@ def test_demo_is_a_study_with_the_demo_columns(tmp_path: Path) -> None:
             "--sweep-dir",
             str(tmp_path / "sweep"),
             "--no-wandb",
+            "--launcher",
+            "basic",  # both runs in one process: the demo's columns, not its launcher, are tested here
         ],
         cwd=tmp_path,
         env=subprocess_env(tmp_path),

@@ -122,7 +122,16 @@ def test_a_study_with_credentials_and_no_server_completes_and_reuses_its_table_r
     study_file = tmp_path / "wb.yaml"
     study_file.write_text(yaml.safe_dump(study, sort_keys=False))
     sweep, out = tmp_path / "sweep", tmp_path / "out"
-    command = [sys.executable, "-m", "attnbench.cli.study", str(study_file), "--sweep-dir", str(sweep)]
+    command = [
+        sys.executable,
+        "-m",
+        "attnbench.cli.study",
+        str(study_file),
+        "--sweep-dir",
+        str(sweep),
+        "--launcher",
+        "basic",
+    ]
     # a refused port: the silent server's timeouts are the run test's above (each W&B start there costs ~20 s
     # more, and a study starts three: its run and its table run, twice)
     with closed_port() as url:

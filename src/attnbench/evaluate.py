@@ -14,27 +14,34 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from attnbench.cli.help import answer_help
 from attnbench.cli.summary import print_run_summary
-from attnbench.config import ConfigKeyError, config_dir
-from attnbench.data.corpus import DataError
-from attnbench.data.provenance import warn_if_data_differs
-from attnbench.runtime.checkpoints import CheckpointMismatchError
-from attnbench.runtime.distributed import process_rank
+from attnbench.config import ConfigKeyError, config_dir, register_configs
 from attnbench.runtime.record import RUN_FILE, read_run_record
 from attnbench.runtime.trained_config import checkpoint_argv, run_dir_of, trained_config
-from attnbench.train import run
 
 log = logging.getLogger(__name__)
+
+register_configs()  # the schema the eval config's defaults name
 
 
 def main() -> None:
     """Console entry point: a path as the first argument is the checkpoint (any characters in it)."""
+    if answer_help(sys.argv, "eval"):  # a bare --help, in a second (attnbench.cli.help)
+        return
     sys.argv = checkpoint_argv(sys.argv)
     evaluate()
 
 
 @hydra.main(config_path=str(config_dir()), config_name="eval", version_base="1.3")
 def evaluate(cfg: DictConfig) -> float | None:
+    # torch, Lightning and the data stack load here, not at import: `attnbench-eval --help` starts in a second
+    from attnbench.data.corpus import DataError
+    from attnbench.data.provenance import warn_if_data_differs
+    from attnbench.runtime.checkpoints import CheckpointMismatchError
+    from attnbench.runtime.distributed import process_rank
+    from attnbench.train import run
+
     try:
         cfg = trained_config(cfg)
         warn_if_data_differs(cfg)  # other data settings than the checkpoint's: its test set may overlap training

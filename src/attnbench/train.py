@@ -2,38 +2,37 @@
 
 ``attnbench-train [overrides]`` (or ``python -m attnbench.train``) runs one configuration;
 ``attnbench-train -m encoder=bilstm,conv1d attention=none,additive`` sweeps a grid.
+
+Importing this module loads Hydra and the config schema only: torch, Lightning, the data stack and
+the models load when a run starts (:func:`run`), so ``attnbench-train --help``, a config error and a
+multirun's launcher process (whose jobs run in workers or child processes) start in about a second
+instead of the ~5 s those imports take.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
-import pytorch_lightning as pl
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from attnbench.analysis.checkpoint import analyse_fitted
-from attnbench.cli.summary import print_run_summary
+from attnbench.cli.help import answer_help
 from attnbench.config import ConfigKeyError, config_dir, config_hash, register_configs, validate
-from attnbench.data.sources import DataError
-from attnbench.fitters import build_fitter
-from attnbench.runtime.attempts import begin_attempt
-from attnbench.runtime.checkpoints import CheckpointMismatchError, load_checkpoint, restore_data_state
-from attnbench.runtime.distributed import global_rank_from_env, process_rank, set_process_rank
-from attnbench.runtime.guards import DivergenceError, check_finite_metrics
 from attnbench.runtime.locks import RunLock, RunLocked
-from attnbench.runtime.placement import place_run
 from attnbench.runtime.record import RUN_FILE, read_run_record
-from attnbench.runtime.resume import MidEpochCheckpointError, ResumePoint, find_resume
-from attnbench.runtime.run_record import RunRecord, reuse_run_dir
+
+if TYPE_CHECKING:
+    import pytorch_lightning as pl
+
+    from attnbench.runtime.resume import ResumePoint
+    from attnbench.runtime.run_record import RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +41,11 @@ register_configs()
 
 def prepare(cfg: DictConfig) -> None:
     """Check the config, then set what the whole process shares: the rank, threads and seeds."""
+    import pytorch_lightning as pl
+    import torch
+
+    from attnbench.runtime.distributed import global_rank_from_env, set_process_rank
+
     validate(cfg)
     # loggers are built before the Trainer knows the rank: only rank 0 may start a W&B run
     set_process_rank(global_rank_from_env(cfg.trainer.get("devices", 1)))
@@ -54,6 +58,10 @@ def build_data(cfg: DictConfig, record: RunRecord, start: ResumePoint) -> tuple[
     """The DataModule, set up for fitting, and the checkpoint to evaluate (``train=false``). The data
     are encoded with the tokenizer and label names of the checkpoint evaluated or resumed (``start``),
     the ones its weights were trained with, not a freshly fit one."""
+    from hydra.utils import instantiate
+
+    from attnbench.runtime.checkpoints import load_checkpoint, restore_data_state
+
     with record.timed("data_s"):
         dm = instantiate(cfg.data)
         checkpoint = None
@@ -80,6 +88,8 @@ def run(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> di
     held by another live process, it is left untouched and this run fails at once naming that process
     (:class:`RunLocked`), or with ``on_locked=wait`` waits for it to end and then decides as above.
     """
+    from attnbench.runtime.distributed import global_rank_from_env
+
     run_dir = Path(cfg.paths.output_dir)
     rank = global_rank_from_env(cfg.trainer.get("devices", 1))
     lock = RunLock(run_dir)
@@ -111,6 +121,14 @@ def run_in(
     cfg: DictConfig, run_dir: Path, digest: str, rank: int, extra_callbacks: list[pl.Callback] | None
 ) -> dict[str, Any]:
     """:func:`run` once ``run_dir`` is this process's."""
+    from attnbench.analysis.checkpoint import analyse_fitted
+    from attnbench.fitters import build_fitter
+    from attnbench.runtime.attempts import begin_attempt
+    from attnbench.runtime.guards import check_finite_metrics
+    from attnbench.runtime.placement import place_run
+    from attnbench.runtime.resume import find_resume
+    from attnbench.runtime.run_record import RunRecord, reuse_run_dir
+
     earlier = reuse_run_dir(run_dir, digest, bool(cfg.get("skip_completed")), archive=rank == 0)
     if earlier is not None:  # every rank sees the same record, so all of them skip
         log.info("skipped: %s already holds a completed run of this configuration (hash %s)", run_dir, digest)
@@ -140,8 +158,15 @@ def run_in(
     return record.fields
 
 
-# errors whose message names the cause and the fix
-FIXABLE = (DataError, DivergenceError, RunLocked, MidEpochCheckpointError, CheckpointMismatchError)
+def fixable() -> tuple[type[Exception], ...]:
+    """Errors whose message names the cause and the fix (their modules are loaded by then: :func:`run`
+    imports them)."""
+    from attnbench.data.sources import DataError
+    from attnbench.runtime.checkpoints import CheckpointMismatchError
+    from attnbench.runtime.guards import DivergenceError
+    from attnbench.runtime.resume import MidEpochCheckpointError
+
+    return (DataError, DivergenceError, RunLocked, MidEpochCheckpointError, CheckpointMismatchError, ConfigKeyError)
 
 
 @hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")
@@ -150,15 +175,27 @@ def main(cfg: DictConfig) -> float | None:
     try:
         record = run(cfg)
     # bad data, no network, a bad key, a divergence, a locked run: the message says what to fix
-    except (*FIXABLE, ConfigKeyError) as err:
+    except Exception as err:
+        if not isinstance(err, ConfigKeyError | RunLocked) and not isinstance(err, fixable()):
+            raise
         log.error("%s: %s", type(err).__name__, err)
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # Hydra marks this job failed and the sweep goes on; SystemExit would end the whole sweep
         raise SystemExit(1) from None
+    from attnbench.cli.summary import print_run_summary
+    from attnbench.runtime.distributed import process_rank
+
     if process_rank() == 0 and HydraConfig.get().mode == RunMode.RUN:  # a sweep's jobs: the study's table
         print_run_summary(record)
     return record["metrics"].get("val/acc")
 
 
+def cli() -> None:
+    """Console entry point (``attnbench-train``, ``python -m attnbench.train``): a bare ``--help`` is
+    answered without Hydra's slow listing of every group (:mod:`attnbench.cli.help`), the rest by Hydra."""
+    if not answer_help(sys.argv, "config"):
+        main()
+
+
 if __name__ == "__main__":
-    main()
+    cli()

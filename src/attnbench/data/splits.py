@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from attnbench.data.corpus import SPLITS, DataError, TextCorpus
 
@@ -23,6 +22,8 @@ class Splits:
 
 def stratified_split(labels: list[int], val_fraction: float, test_fraction: float, seed: int) -> Splits:
     """Stratified train/val/test indices, fixed by ``seed`` (independent of the training seed)."""
+    from sklearn.model_selection import train_test_split  # loaded when splits are drawn, not per run
+
     if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
         raise ValueError(
             f"data.val_fraction={val_fraction} and data.test_fraction={test_fraction} must be in (0, 1) "
@@ -39,6 +40,8 @@ def stratified_split(labels: list[int], val_fraction: float, test_fraction: floa
 
 def _carve(pool: np.ndarray, labels: np.ndarray, fraction: float, seed: int, what: str) -> tuple[np.ndarray, ...]:
     """Split ``pool`` (corpus indices) into (rest, carved) with ``fraction`` carved, stratified."""
+    from sklearn.model_selection import train_test_split  # loaded when splits are drawn, not per run
+
     try:
         rest, carved = train_test_split(pool, test_size=fraction, stratify=labels[pool], random_state=seed)
     except ValueError as err:

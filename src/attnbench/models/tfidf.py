@@ -23,8 +23,6 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
 
 from attnbench.config.schema import TfidfLogRegConfig
@@ -92,6 +90,10 @@ class TfidfLogReg:
             raise ValueError(f"model.ngram_range={list(ngram_range)} must be [min_n, max_n] with 1 <= min_n <= max_n")
         if class_weight not in (None, "balanced"):
             raise ValueError(f"model.class_weight={class_weight!r}; use null or balanced")
+        # scikit-learn loads with the baseline, not with every neural run (fitters imports this module)
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
         self.vectorizer = TfidfVectorizer(
             token_pattern=r"\S+",
             lowercase=False,

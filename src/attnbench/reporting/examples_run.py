@@ -24,12 +24,23 @@ PAIR_CELLS = 6000  # source × output tokens shaded on a seq2seq page, at ~150 b
 NUM_EXAMPLES = 6  # examples on a study's page: the four τ/correctness corners and two more
 
 
+# what a page of each kind shows (the study page's caption of its link)
+SHOWN = {
+    "single": "each token shaded by its attention weight, beside gradient×input, leave-one-out and "
+    "integrated gradients",
+    "pair": "the text the attention is over shaded by its weight, the other text beside it "
+    "(text pairs: attention alone)",
+    "seq2seq": "for each output token, the source tokens shaded by the weight it gave them, beside the "
+    "alignment heatmap",
+}
+
+
 def best_examples(
     records: list[Record], metric: str, out: Path, column_key: str | None = None, n: int = NUM_EXAMPLES
-) -> Record | None:
+) -> tuple[Record, str] | None:
     """``out/examples.{html,tex}`` of the best attention run with a checkpoint (by ``metric``, as
-    :func:`~attnbench.reporting.heatmaps.best_heatmaps` ranks them); the run, or None when none could
-    be drawn."""
+    :func:`~attnbench.reporting.heatmaps.best_heatmaps` ranks them); the run and what its page shows
+    (:data:`SHOWN`), or None when none could be drawn."""
     for r in attention_runs(records, metric, column_key):
         checkpoint = r.get("checkpoint")
         if not checkpoint or not Path(checkpoint).is_file():
@@ -41,8 +52,15 @@ def best_examples(
         except Exception as err:  # a run this code cannot rebuild or analyse: try the next best
             log.warning("examples of %s failed (%s: %s)", r["_path"], type(err).__name__, err)
             continue
-        return r
+        return r, SHOWN[examples_kind(model, dm)]
     return None
+
+
+def examples_kind(model: Any, dm: Any) -> str:
+    """Which page :func:`run_examples` draws for ``model``: ``seq2seq``, ``pair`` or ``single``."""
+    if hasattr(model, "decode_with_weights"):
+        return "seq2seq"
+    return "pair" if dm.datasets["test"].pair_ids is not None else "single"
 
 
 def run_examples(
@@ -55,12 +73,13 @@ def run_examples(
     from attnbench.analysis.context import settings_of
     from attnbench.analysis.examples import Vocabulary, write_attention_examples, write_classifier_examples
 
-    if hasattr(model, "decode_with_weights"):
+    kind = examples_kind(model, dm)
+    if kind == "seq2seq":
         return seq2seq_examples(model, dm, n, out)
     gold = dm.example_meta.get("test", {}).get("gold")
     vocab = Vocabulary(dm.tokenizer, list(dm.label_names))
     test = dm.datasets["test"]
-    if test.pair_ids is not None:  # the analyses take single texts: text pairs are shaded by attention alone
+    if kind == "pair":  # the analyses take single texts: text pairs are shaded by attention alone
         return write_attention_examples(model, test, vocab, n, out, gold=gold, seed=seed, device=device)
     settings = settings_of(analysis, seed)
     return write_classifier_examples(model, test, vocab, n, out, gold=gold, settings=settings, device=device)

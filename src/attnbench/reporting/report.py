@@ -204,14 +204,14 @@ def draw_figures(table: Table, records: list[Record], plots: Sequence[str], out:
 
 def examples_link(records: list[Record], metric: str, out: Path, column_key: str | None) -> str | None:
     """``examples.{html,tex}`` of the best attention run, and the page's link to them (None without)."""
-    run = best_examples(records, metric, out, column_key)
-    if run is None:
+    drawn = best_examples(records, metric, out, column_key)
+    if drawn is None:
         return None
+    run, shown = drawn
     caption = heatmap_caption(run, column_key, metric).replace("attention of", "test examples of", 1)
     return (
         f'<p id="examples"><a href="examples.html">Highlighted examples</a> (<a href="examples.tex">LaTeX</a>):'
-        f" {html.escape(caption)}; each token shaded by its attention weight, beside gradient×input,"
-        " leave-one-out and integrated gradients (a seq2seq run: the source tokens per output token).</p>"
+        f" {html.escape(caption)}; {html.escape(shown)}.</p>"
     )
 
 

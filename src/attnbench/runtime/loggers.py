@@ -17,7 +17,6 @@ from typing import Any, Literal, Protocol, cast, runtime_checkable
 
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger, WandbLogger
-from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 
 from attnbench.config.runtime import WandbConfig
 from attnbench.runtime.distributed import process_rank
@@ -262,6 +261,8 @@ class ResumableTensorBoardLogger(TensorBoardLogger):
     def continue_from(self, step: int | None) -> None:
         if step is None or process_rank() != 0:
             return
+        from tensorboard.compat.proto.event_pb2 import Event, SessionLog  # only for logger=tensorboard
+
         writer = self.experiment.file_writer
         writer.add_event(Event(step=step, session_log=SessionLog(status=SessionLog.START)))
         writer.flush()

@@ -24,7 +24,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from attnbench.config.hashing import current_config
 from attnbench.config.overrides import quoted
-from attnbench.runtime.checkpoints import INTERPOLATED_GROUPS, MODEL_KEYS, load_checkpoint
 from attnbench.runtime.record import RUN_FILE, read_run_record
 
 log = logging.getLogger(__name__)
@@ -89,6 +88,8 @@ def _override_keys(overrides: list[str]) -> list[str]:
 def trained_config(cfg: DictConfig, overrides: list[str] | None = None) -> DictConfig:
     """``cfg`` (``ckpt_path`` set) computing what its checkpoint's run computed, except what
     ``overrides`` (default: this Hydra job's) set; ``ckpt_path`` becomes the checkpoint file."""
+    from attnbench.runtime.checkpoints import load_checkpoint  # torch: only when a run is evaluated
+
     if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.ckpt_path:
         raise FileNotFoundError(
             "no checkpoint given: put the checkpoint (or its run directory) first, e.g. "
@@ -120,6 +121,8 @@ def trained_config(cfg: DictConfig, overrides: list[str] | None = None) -> DictC
 
 def _take_recorded(merged: dict[str, Any], recorded: dict[str, Any], keys: list[str]) -> None:
     """Replace ``merged``'s computed settings by the recorded ones (those the overrides chose stay)."""
+    from attnbench.runtime.checkpoints import INTERPOLATED_GROUPS
+
     for top in COMPUTED:
         if top in recorded and top not in keys:
             merged[top] = recorded[top]
@@ -149,6 +152,8 @@ def _set(merged: dict[str, Any], key: str, composed: Any) -> None:
 def _take_hyperparameters(merged: dict[str, Any], hparams: dict[str, Any], keys: list[str]) -> None:
     """Without a run record: the model settings from the checkpoint's hyperparameters (the data is the
     composed one, with the checkpoint's tokenizer and labels)."""
+    from attnbench.runtime.checkpoints import INTERPOLATED_GROUPS, MODEL_KEYS
+
     model = merged.get("model")
     for name, value in hparams.items():
         if name in INTERPOLATED_GROUPS and name in merged:
