@@ -18,7 +18,16 @@ from matplotlib import image as plt_image
 from attnbench.analysis.checkpoint import analyze, load_trained
 from attnbench.analysis.examples import Candidate, informative
 from attnbench.data.batching import collate
-from attnbench.reporting.examples import ShadedExample, alphas, render_html, render_tex, rgba, tex_colour, tex_escape
+from attnbench.reporting.examples import (
+    ShadedExample,
+    alphas,
+    alternate,
+    render_html,
+    render_tex,
+    rgba,
+    tex_colour,
+    tex_escape,
+)
 from attnbench.reporting.heatmaps import rebuild_run
 from attnbench.reporting.report import write_report
 from attnbench.train import run
@@ -51,6 +60,16 @@ def test_informative_takes_the_corners_of_correctness_and_tau_first() -> None:
     assert [i for i, _ in picks] == [4, 1, 2, 3, 0, 6, 5]
     assert picks[0][1] == "correct, most faithful by τ" and picks[3][1] == "wrong, least faithful by τ"
     assert [i for i, _ in informative(pool, 2)] == [4, 1]
+
+
+def test_alternate_takes_right_and_wrong_in_turn_in_the_order_given() -> None:
+    def shaded(index: int, right: bool) -> ShadedExample:
+        return ShadedExample(index, ["a"], {"attention": [1.0]}, "x", "x" if right else "y", 0.5)
+
+    pool = [shaded(0, False), shaded(1, True), shaded(2, False), shaded(3, False), shaded(4, True)]
+    assert [e.index for e in alternate(pool, 4)] == [1, 0, 4, 2]
+    assert [e.index for e in alternate(pool, 9)] == [1, 0, 4, 2, 3]  # the wrong ones fill in when the right run out
+    assert [e.index for e in alternate(pool[2:4], 2)] == [2, 3]
 
 
 def test_a_tokens_shade_is_its_score_over_the_examples_largest() -> None:

@@ -25,7 +25,7 @@ from attnbench.analysis.core import Explainable, Inputs
 from attnbench.analysis.kendall import kendall_rows
 from attnbench.analysis.session import batches_of, device_of, selection
 from attnbench.data.batching import EncodedTexts, TextBatch, collate
-from attnbench.reporting.examples import ShadedExample, write_examples
+from attnbench.reporting.examples import ShadedExample, alternate, write_examples
 
 SHOWN = ("attention", "gradient", "loo", "ig")  # the rows of each example, attention first
 
@@ -222,14 +222,7 @@ def attention_examples(
                     )
                 )
     found.sort(key=lambda f: (f[0], -f[1].probability, f[1].index))
-    right = [e for _, e in found if e.correct]
-    wrong = [e for _, e in found if not e.correct]
-    chosen: list[ShadedExample] = []
-    while len(chosen) < n and (right or wrong):
-        for group in (right, wrong):
-            if group and len(chosen) < n:
-                chosen.append(group.pop(0))
-    return chosen
+    return alternate([e for _, e in found], n)
 
 
 def _to(value: Tensor | None, device: torch.device) -> Tensor | None:

@@ -17,6 +17,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from attnbench.runtime.record import write_text_atomic
 
@@ -74,6 +75,29 @@ class AlignmentExample:
     reference: str
     correct: bool = False  # the output equals the reference
     heatmap: Path | None = None
+
+
+class Judged(Protocol):
+    """An example that is right or wrong (:class:`ShadedExample`, :class:`AlignmentExample`)."""
+
+    @property
+    def correct(self) -> bool: ...
+
+
+J = TypeVar("J", bound=Judged)
+
+
+def alternate(examples: Sequence[J], n: int) -> list[J]:
+    """Up to ``n`` of ``examples``: right and wrong ones taken in turn while both last (right first), each
+    kind in the order given."""
+    right = [e for e in examples if e.correct]
+    wrong = [e for e in examples if not e.correct]
+    out: list[J] = []
+    while len(out) < n and (right or wrong):
+        for group in (right, wrong):
+            if group and len(out) < n:
+                out.append(group.pop(0))
+    return out
 
 
 def alphas(scores: Sequence[float]) -> list[float]:

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from attnbench.reporting.examples import AlignmentExample, write_examples
+from attnbench.reporting.examples import AlignmentExample, alternate, write_examples
 from attnbench.reporting.heatmaps import attention_runs, rebuild_run
 from attnbench.reporting.records import Record
 
@@ -120,15 +120,3 @@ def seq2seq_examples(task: Any, dm: Any, n: int, out: Path) -> list[Path]:
             draw_alignment(e.source, e.output, e.weights, f"test pair {e.index}", e.heatmap)
         note = "Each row: an output token, and the source tokens shaded by the weight it gave them."
         return write_examples(chosen, out, "Highlighted test pairs", note)
-
-
-def alternate(pairs: list[AlignmentExample], n: int) -> list[AlignmentExample]:
-    """Up to ``n`` of ``pairs``: exact and wrong outputs taken in turn while both last, in the order given."""
-    right = [p for p in pairs if p.correct]
-    wrong = [p for p in pairs if not p.correct]
-    out: list[AlignmentExample] = []
-    while len(out) < n and (right or wrong):
-        for group in (right, wrong):
-            if group and len(out) < n:
-                out.append(group.pop(0))
-    return out
