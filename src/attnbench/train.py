@@ -177,7 +177,7 @@ def main(cfg: DictConfig) -> float | None:
         record = run(cfg)
     # bad data, no network, a bad key, a divergence, a locked run: the message says what to fix
     except Exception as err:
-        if not isinstance(err, ConfigKeyError | RunLocked) and not isinstance(err, fixable()):
+        if not isinstance(err, fixable()):  # run() has imported their modules by now
             raise
         log.error("%s: %s", type(err).__name__, err)
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:

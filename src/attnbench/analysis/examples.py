@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from pytorch_lightning.utilities import move_data_to_device
 from torch import Tensor, nn
 
 from attnbench.analysis.adapter import explainer
@@ -24,7 +25,7 @@ from attnbench.analysis.context import BatchAnalysis, Settings
 from attnbench.analysis.core import Explainable, Inputs
 from attnbench.analysis.kendall import kendall_rows
 from attnbench.analysis.session import batches_of, device_of, selection
-from attnbench.data.batching import EncodedTexts, TextBatch, collate
+from attnbench.data.batching import EncodedTexts, collate
 from attnbench.reporting.examples import ShadedExample, alternate, write_examples
 
 SHOWN = ("attention", "gradient", "loo", "ig")  # the rows of each example, attention first
@@ -186,7 +187,7 @@ def attention_examples(
     with torch.no_grad():
         for start in range(0, len(pooled), 32):
             batch = collate([dataset[i] for i in pooled[start : start + 32]])
-            moved = TextBatch(**{f.name: _to(getattr(batch, f.name), where) for f in fields(batch)})  # type: ignore[arg-type]
+            moved = move_data_to_device(batch, where)  # the dataclass's tensors, copied to the device
             out = net.run_batch(moved)  # type: ignore[operator]
             if out.weights is None:
                 raise ValueError(f"{type(net).__name__} returns no attention weights to shade")
@@ -223,10 +224,6 @@ def attention_examples(
                 )
     found.sort(key=lambda f: (f[0], -f[1].probability, f[1].index))
     return alternate([e for _, e in found], n)
-
-
-def _to(value: Tensor | None, device: torch.device) -> Tensor | None:
-    return None if value is None else value.to(device)
 
 
 def write_attention_examples(
