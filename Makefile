@@ -42,6 +42,7 @@ bench: install
 	$(BIN)/python benchmarks/bilstm_padding.py
 	$(BIN)/python benchmarks/parity.py
 	$(BIN)/python benchmarks/kernel_bounds.py
+	$(BIN)/python benchmarks/subnormal.py
 
 # Mutation testing ([tool.mutmut] in pyproject.toml: the files and the fast tests); minutes to an hour, so
 # not part of `make test`. MUTMUT_ARGS narrows it, e.g. MUTMUT_ARGS='"attnbench.models.beam*"'.

@@ -605,6 +605,7 @@ def test_config_hash_ignores_what_does_not_change_a_run() -> None:
     other = base.copy()
     with open_dict(other):
         other.study.label, other.torch_threads, other.paths.root_dir = "renamed", 7, "/elsewhere"
+        other.flush_denormal = False
         other.logger = {}
     assert config_hash(other) == digest
     other.encoder.filters = 3

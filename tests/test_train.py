@@ -72,14 +72,17 @@ class BatchRecorder(pl.Callback):
 def test_same_config_and_seed_give_identical_metrics(make_cfg, tmp_path: Path) -> None:
     overrides = ("encoder=bilstm", "attention=additive", "debug=limit", "logger=csv", "seed=5")
     records, recorders = [], []
-    for name in ("a", "b"):
+    # b keeps subnormal floats: flushing them (the default) does not change what a run computes
+    for name, flush in (("a", "true"), ("b", "false")):
         recorder = BatchRecorder()
-        records.append(run(make_cfg(*overrides, name=name), extra_callbacks=[recorder]))
+        records.append(run(make_cfg(*overrides, f"flush_denormal={flush}", name=name), extra_callbacks=[recorder]))
         recorders.append(recorder)
     a, b = records
     assert_completed(a)
     assert a["metrics"] == b["metrics"]  # exactly, every metric
     assert a["params"] == b["params"]
+    assert a["numerics"]["flush_denormal"] is True and b["numerics"]["flush_denormal"] is False
+    assert a["config_hash"] == b["config_hash"]
 
     # The same batches in the same order.
     assert recorders[0].epochs == recorders[1].epochs

@@ -40,19 +40,21 @@ log = logging.getLogger(__name__)
 register_configs()
 
 
-def prepare(cfg: DictConfig) -> None:
-    """Check the config, then set what the whole process shares: the rank, threads and seeds."""
+def prepare(cfg: DictConfig) -> dict[str, Any]:
+    """Check the config, then set what the whole process shares: the rank, threads, the CPU's handling
+    of subnormal floats and the seeds. Returns the numeric settings in force (the run record's
+    ``numerics``)."""
     import pytorch_lightning as pl
-    import torch
 
     from attnbench.runtime.distributed import global_rank_from_env, set_process_rank
+    from attnbench.runtime.numerics import set_numerics
 
     validate(cfg)
     # loggers are built before the Trainer knows the rank: only rank 0 may start a W&B run
     set_process_rank(global_rank_from_env(cfg.trainer.get("devices", 1)))
-    if cfg.torch_threads:
-        torch.set_num_threads(int(cfg.torch_threads))
+    numerics = set_numerics(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    return numerics
 
 
 def build_data(cfg: DictConfig, record: RunRecord, start: ResumePoint) -> tuple[Any, dict[str, Any] | None]:
@@ -137,7 +139,7 @@ def run_in(
     attempts = begin_attempt(run_dir, digest, write=rank == 0)
     with RunRecord(cfg, run_dir, digest, attempts) as record, place_run(cfg, rank) as placement:
         record.fields["placement"] = placement  # the device slot(s) this run holds (None: no pool)
-        prepare(cfg)
+        record.fields["numerics"] = prepare(cfg)
         start = find_resume(cfg, move=rank == 0)
         if start.path is not None or start.set_aside:
             resumed = str(start.path.resolve()) if start.path else None

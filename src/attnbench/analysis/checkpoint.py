@@ -25,6 +25,7 @@ from attnbench.data import TextClassificationDataModule
 from attnbench.fitters import build_loggers
 from attnbench.reporting.examples_run import run_examples
 from attnbench.runtime.checkpoints import load_checkpoint, load_weights, restore_data_state
+from attnbench.runtime.numerics import set_numerics
 from attnbench.runtime.record import RUN_FILE, read_run_record, write_json_atomic, write_run_record
 from attnbench.runtime.run_record import RunRecord, summarize_loggers
 from attnbench.runtime.trained_config import run_dir_of, trained_config
@@ -143,6 +144,7 @@ def analyze(cfg: DictConfig) -> Analysed:
             "choose the analyses: analysis=[kendall,permutation,adversarial,erasure,eraser,...], "
             "and/or examples=N (highlighted test examples)"
         )
+    set_numerics(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     cfg = trained_config(cfg)
     owner = run_dir_of(cfg.ckpt_path)

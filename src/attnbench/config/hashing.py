@@ -17,6 +17,7 @@ HASH_EXCLUDED = (
     "logger",
     "hydra",
     "torch_threads",
+    "flush_denormal",
     "skip_completed",
     "on_locked",
     "study",
