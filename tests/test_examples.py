@@ -304,3 +304,18 @@ def test_examples_measure_leave_one_out_as_the_runs_analyses_did() -> None:
     assert settings_of(node, 3) == Settings(3, 8, 5, "tvd")  # a DictConfig (attnbench-analyze)
     assert settings_of({"loo": "tvd"}, 2) == Settings(2, AnalysisConfig.chunk, AnalysisConfig.ig_steps, "tvd")
     assert settings_of(None, 1) == Settings(1) and Settings(1).loo != "tvd"  # run.json without analyses
+
+
+def test_every_committed_study_page_links_its_highlighted_examples() -> None:
+    """Issue 23's bar for the committed results: every study page (results/<name>/index.html; all of them
+    have attention runs) links an examples page that exists, is self-contained and shades examples."""
+    results = Path(__file__).resolve().parents[1] / "results"
+    pages = sorted(results.glob("*/index.html"))
+    assert len(pages) >= 9, pages
+    for page in pages:
+        examples = page.parent / "examples.html"
+        assert '<a href="examples.html">' in page.read_text(encoding="utf-8"), page
+        assert examples.is_file() and (page.parent / "examples.tex").is_file(), page.parent.name
+        text = examples.read_text(encoding="utf-8")
+        assert text.count('class="example"') >= 3 and "background:rgba(" in text, examples
+        assert not re.search(r'(src|href)="(?!data:|#|examples\.tex)[^"]+"', text), f"{examples} links a file"
