@@ -8,6 +8,7 @@ checkpoint, :class:`ResumableTensorBoardLogger` hides the events logged after it
 from __future__ import annotations
 
 import csv
+import gc
 import logging
 import os
 import time
@@ -167,6 +168,7 @@ def start_wandb_run(mode: str, init_timeout: float, finish_timeout: float, **ini
             # a service inherited from a parent process (WANDB_SERVICE) outlives teardown and keeps holding the
             # run id: the offline run starts a service of its own
             os.environ.pop("WANDB_SERVICE", None)
+            silence_wandb_analytics()
             log.warning(
                 "W&B: no answer from %s within %.0f s (%s); logging offline instead (upload later with "
                 "`wandb sync %s/wandb/offline-run-*`)",
@@ -179,6 +181,27 @@ def start_wandb_run(mode: str, init_timeout: float, finish_timeout: float, **ini
         run = _start_offline(start, resolved, wandb)
     log.info("W&B run %s (%s)", run.id, resolved)
     return run
+
+
+def silence_wandb_analytics() -> None:
+    """Stop wandb's own analytics (OpenTelemetry metrics it sends to the W&B server) in this process, after
+    the server did not answer. Else its exit handler probes and flushes to that server, 10 s per request:
+    a run against a server that never answers stayed alive ~23 s after its record was written (wandb 0.31).
+    Private to wandb: without that module (another version) nothing is done."""
+    try:
+        from wandb.analytics.opentelemetry import opentelemetry_proxy as analytics
+    except ImportError:
+        return
+    if hasattr(analytics, "disable"):
+        analytics.disable()  # nothing new is recorded or exported
+    # the proxies made so far (a process-wide one and one per wandb.init) flush at exit: mark the server as
+    # one without the analytics endpoint, so they drop their records instead of probing it first
+    proxy_class = getattr(analytics, "OpenTelemetryProxy", None)
+    if proxy_class is None:
+        return
+    for obj in gc.get_objects():
+        if isinstance(obj, proxy_class) and hasattr(obj, "_server_supports_proxy"):
+            obj._server_supports_proxy = False
 
 
 def _start_offline(start: Any, mode: str, wandb: Any, waits: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)) -> Any:
