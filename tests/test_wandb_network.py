@@ -66,9 +66,6 @@ def closed_port() -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
 
 
-ENDPOINTS = {"never_answers": silent_server, "closed_port": closed_port}
-
-
 def env_with_credentials(base: Path, url: str) -> dict[str, str]:
     env = subprocess_env(base)
     env.update({"WANDB_API_KEY": API_KEY, "WANDB_BASE_URL": url, "WANDB_SILENT": "false"})
@@ -79,11 +76,11 @@ def offline_runs(run_dir: Path) -> list[Path]:
     return sorted((run_dir / "wandb").glob("offline-run-*"))
 
 
-@pytest.mark.parametrize("endpoint", sorted(ENDPOINTS))
-def test_a_run_with_credentials_and_no_server_completes_offline(endpoint: str, tmp_path: Path) -> None:
+def test_a_run_with_credentials_and_a_server_that_never_answers_completes_offline(tmp_path: Path) -> None:
+    """A refused port (``closed_port``) is tested through the study's run below: one W&B start fewer."""
     run_dir = tmp_path / "run"
     overrides = [*CLI_TRAIN_OVERRIDES, "logger=wandb", f"logger.wandb.init_timeout={INIT_TIMEOUT}"]
-    with ENDPOINTS[endpoint]() as url:
+    with silent_server() as url:
         started = time.perf_counter()
         proc = subprocess.run(
             train_command(*overrides, f"hydra.run.dir={run_dir}"),
@@ -109,7 +106,7 @@ def test_a_run_with_credentials_and_no_server_completes_offline(endpoint: str, t
     # silenced after the fallback (attnbench.runtime.loggers.silence_wandb_analytics)
     lag = ended - record["finished_at"]
     assert lag < 9, f"the process lived {lag:.1f} s after its run ended: something waited on the network"
-    print(f"{endpoint}: the run took {wall:.1f} s with init_timeout={INIT_TIMEOUT}; exit {lag:.1f} s after the record")
+    print(f"never answers: the run took {wall:.1f} s (init_timeout={INIT_TIMEOUT}), exit {lag:.1f} s after its record")
 
 
 def test_a_study_with_credentials_and_no_server_completes_and_reuses_its_table_run(tmp_path: Path) -> None:
@@ -148,6 +145,15 @@ def test_a_study_with_credentials_and_no_server_completes_and_reuses_its_table_r
             [*command, "--out", str(out), "--no-run"], cwd=tmp_path, env=env, capture_output=True, text=True
         )
         assert second.returncode == 0, (second.stdout + second.stderr)[-4000:]
+    # the run: completed, offline under its own id, the fallback said once in its log, naming the server
+    run_dir = sweep / "plain" / "seed=1"
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "completed"
+    fallbacks = [ln for ln in (run_dir / "train.log").read_text().splitlines() if "logging offline instead" in ln]
+    assert len(fallbacks) == 1 and url.split("//")[1] in fallbacks[0] and "wandb sync" in fallbacks[0]
+    runs = offline_runs(run_dir)
+    assert [p.name.rsplit("-", 1)[1] for p in runs] == [record["run_id"]]
+    assert list(runs[0].glob("*.wandb")), "the offline run has its .wandb file for `wandb sync`"
     # the table run: one fixed id for the study, offline both times, every report updating that one run
     table_runs = sorted(sweep.rglob("offline-run-*-table-*"))
     assert len(table_runs) == 2, table_runs
