@@ -73,16 +73,27 @@ def cli_trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def ddp_trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One ``python -m attnbench.train <DDP_OVERRIDES> logger=[csv,wandb] hydra.run.dir=<dir>`` run
-    (2 gloo processes) per session, shared like :func:`cli_trained_run` (group ``ddp_trained_run``)."""
-    return _shared_cli_run(tmp_path_factory, "ddp-trained-run", [*DDP_OVERRIDES, "logger=[csv,wandb]"], DDP_TIMEOUT)
+    """One ``python -m attnbench.train -m <DDP_OVERRIDES> logger=[csv,wandb] seed=1,2
+    hydra.sweep.dir=<dir>`` per session: two DDP jobs (2 gloo processes each) one after the other in one
+    process, Hydra's basic launcher. ``run_dir`` is job 0's directory, ``overrides`` its overrides, the
+    job's own ``seed`` included. Shared like :func:`cli_trained_run` (group ``ddp_trained_run``)."""
+    info = _shared_cli_run(
+        tmp_path_factory, "ddp-trained-run", [*DDP_OVERRIDES, "logger=[csv,wandb]", "seed=1,2"], DDP_TIMEOUT,
+        multirun=True,
+    )  # fmt: skip
+    return {**info, "run_dir": str(Path(info["sweep_dir"]) / "0"), "overrides": [*info["overrides"][:-1], "seed=1"]}
 
 
 def _shared_cli_run(
-    tmp_path_factory: pytest.TempPathFactory, name: str, overrides: list[str], timeout: float = 300
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    overrides: list[str],
+    timeout: float = 300,
+    multirun: bool = False,
 ) -> dict[str, Any]:
-    """Run ``python -m attnbench.train <overrides> hydra.run.dir=<dir>`` once per test session: the first
-    xdist worker to ask runs it under a file lock, the others read its description."""
+    """Run ``python -m attnbench.train <overrides> hydra.run.dir=<dir>`` (``multirun``: ``-m <overrides>
+    hydra.sweep.dir=<dir>``) once per test session: the first xdist worker to ask runs it under a file
+    lock, the others read its description."""
     from filelock import FileLock  # a dependency of torch
 
     shared = tmp_path_factory.getbasetemp()
@@ -93,13 +104,17 @@ def _shared_cli_run(
         if info_file.is_file():
             return json.loads(info_file.read_text())
         base = shared / name
-        run_dir, cwd = base / "run", base / "cwd"
+        run_dir, sweep_dir, cwd = base / "run", base / "sweep", base / "cwd"
         cwd.mkdir(parents=True)
-        proc = run_cli(
-            train_command(*overrides, f"hydra.run.dir={run_dir}"), cwd=cwd, env=subprocess_env(base), timeout=timeout
+        command = (
+            train_command("-m", *overrides, f"hydra.sweep.dir={sweep_dir}")
+            if multirun
+            else train_command(*overrides, f"hydra.run.dir={run_dir}")
         )
+        proc = run_cli(command, cwd=cwd, env=subprocess_env(base), timeout=timeout)
         info = {
             "run_dir": str(run_dir),
+            "sweep_dir": str(sweep_dir),
             "cwd": str(cwd),
             "base": str(base),
             "overrides": overrides,

@@ -102,9 +102,9 @@ def test_ddp_rank_zero_alone_writes_one_directory(ddp_trained_run) -> None:
     assert record["config"]["trainer"]["strategy"] == "ddp" and record["config"]["trainer"]["devices"] == 2
     assert record["config"]["trainer"]["accelerator"] == "cpu"
 
-    # One directory: nothing in the working directory, the default log dir, or beside the run.
+    # One directory per job: nothing in the working directory, the default log dir, or beside the sweep.
     # wandb-home: W&B's own settings; root: only the shared processed-data cache (paths.cache_dir)
-    assert {p.name for p in base.iterdir()} <= {"cwd", "run", "wandb-home", "root"}
+    assert {p.name for p in base.iterdir()} <= {"cwd", "sweep", "wandb-home", "root"}
     assert list(Path(ddp_trained_run["cwd"]).iterdir()) == []
     assert_nothing_but_the_data_cache(base / "root")
 
@@ -117,10 +117,10 @@ def test_ddp_rank_zero_alone_writes_one_directory(ddp_trained_run) -> None:
     assert Path(record["checkpoint"]).parent == run_dir / "checkpoints"
     assert [p.name for p in (run_dir / "csv").glob("metrics*.csv")] == ["metrics.csv"]
 
-    # One W&B run for the job, in its directory.
+    # One W&B run for each job, in the job's directory.
     offline = list(run_dir.glob("wandb/offline-run-*"))
     assert len(offline) == 1, offline
-    assert len(list(base.rglob("run-*.wandb"))) == 1
+    assert len(list(base.rglob("run-*.wandb"))) == 2
 
     # Rank 1 ran in the same directory, logging to its own file.
     assert (run_dir / "train.log").is_file() and (run_dir / "train_rank1.log").is_file()
@@ -130,10 +130,12 @@ def test_ddp_rank_zero_alone_writes_one_directory(ddp_trained_run) -> None:
 @pytest.mark.slow
 @pytest.mark.xdist_group("ddp_trained_run")
 def test_ddp_evaluation_equals_single_process_to_the_last_example(ddp_trained_run) -> None:
-    record = read_record(ddp_trained_run["run_dir"])
-    assert record["data"]["val/size"] == SIZES["val"] and record["data"]["test/size"] == SIZES["test"]
-    reference = single_process_evaluation(record["checkpoint"], ddp_trained_run["overrides"])
-    assert_exact(record["metrics"], reference, ("val", "test"))
+    """Both jobs of the multirun: the second ran in the process the first had used."""
+    for job, seed in ((0, 1), (1, 2)):
+        record = read_record(Path(ddp_trained_run["sweep_dir"]) / str(job))
+        assert record["data"]["val/size"] == SIZES["val"] and record["data"]["test/size"] == SIZES["test"]
+        reference = single_process_evaluation(record["checkpoint"], [*DDP_OVERRIDES, f"seed={seed}"])
+        assert_exact(record["metrics"], reference, ("val", "test"))
 
 
 def test_eval_batches_cover_every_example_once_on_every_rank() -> None:
@@ -178,23 +180,15 @@ def _check_sweep_jobs(sweep_dir: Path, output: str, seeds: list[int], launch_lin
 
 
 @pytest.mark.slow
-def test_ddp_multirun_two_jobs_in_one_process(tmp_path: Path) -> None:
-    """2 jobs × 2 processes with Hydra's basic launcher: the jobs run one after the other in one process,
-    so the second must start with a closed process group and Lightning's variables gone."""
-    sweep_dir = tmp_path / "sweep"
-    proc = run_cli(
-        train_command("-m", *DDP_OVERRIDES, "logger=wandb", "seed=1,2", f"hydra.sweep.dir={sweep_dir}"),
-        cwd=tmp_path,
-        env=subprocess_env(tmp_path),
-        timeout=DDP_TIMEOUT,
-    )
-    records = _check_sweep_jobs(sweep_dir, proc.stdout + proc.stderr, [1, 2], "Launching 2 jobs locally")
-    assert_nothing_but_the_data_cache(tmp_path / "root")
-    for job, record in enumerate(records):  # one W&B run per job, in the job's directory
+@pytest.mark.xdist_group("ddp_trained_run")
+def test_ddp_multirun_two_jobs_in_one_process(ddp_trained_run) -> None:
+    """2 jobs × 2 processes with Hydra's basic launcher (the shared DDP run): the jobs run one after the
+    other in one process, so the second must start with a closed process group and Lightning's variables
+    gone (its evaluation is checked exact above)."""
+    sweep_dir = Path(ddp_trained_run["sweep_dir"])
+    _check_sweep_jobs(sweep_dir, ddp_trained_run["output"], [1, 2], "Launching 2 jobs locally")
+    for job in (0, 1):  # one W&B run per job, in the job's directory
         assert len(list((sweep_dir / str(job)).glob("wandb/offline-run-*/run-*.wandb"))) == 1
-        reference = single_process_evaluation(record["checkpoint"], [*DDP_OVERRIDES, f"seed={job + 1}"])
-        assert_exact(record["metrics"], reference, ("test",))
-    assert len(list(tmp_path.rglob("run-*.wandb"))) == 2
 
 
 @pytest.mark.slow
