@@ -19,6 +19,7 @@ from attnbench.analysis.checkpoint import analyze, load_trained
 from attnbench.analysis.examples import Candidate, informative
 from attnbench.data.batching import collate
 from attnbench.reporting.examples import (
+    AlignmentExample,
     ShadedExample,
     alphas,
     alternate,
@@ -319,3 +320,29 @@ def test_every_committed_study_page_links_its_highlighted_examples() -> None:
         text = examples.read_text(encoding="utf-8")
         assert text.count('class="example"') >= 3 and "background:rgba(" in text, examples
         assert not re.search(r'(src|href)="(?!data:|#|examples\.tex)[^"]+"', text), f"{examples} links a file"
+
+
+def test_hovering_a_token_shows_its_measure_and_raw_score(tmp_path: Path, chromium: str) -> None:
+    """The page's one script gives the hovered token its tooltip (no ``title`` per token): a classifier
+    row's measure label, an alignment row's "attention", and the raw score."""
+    shaded = ShadedExample(3, ["a", "b"], {"attention": [0.25, 0.75], "gradient": [-0.5, 0.125]}, "x", "x", 0.9)
+    aligned = AlignmentExample(4, ["s", "t"], ["o"], [[0.375, 0.625]], "o", True)
+    probe = """<script>
+    const tips = [...document.querySelectorAll(".tok[data-score]")].map((t) => {
+      t.dispatchEvent(new MouseEvent("mouseover", {bubbles: true}));
+      return t.title;
+    });
+    document.body.insertAdjacentHTML("beforeend", `<pre id="tips">${tips.join("|")}</pre>`);
+    </script>"""
+    page = tmp_path / "page.html"
+    page.write_text(render_html("t", [shaded, aligned]).replace("</body>", probe + "</body>"), encoding="utf-8")
+    assert " title=" not in render_html("t", [shaded, aligned])
+    proc = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--dump-dom",
+         page.as_uri()], capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    tips = re.findall(r'<pre id="tips">([^<]*)</pre>', proc.stdout)[-1]  # the first: the probe's own source
+    assert tips.split("|") == [
+        "attention 0.25", "attention 0.75", "gradient×input -0.5", "gradient×input 0.125",
+        "attention 0.375", "attention 0.625",
+    ]  # fmt: skip
