@@ -81,7 +81,7 @@ def ddp_trained_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         tmp_path_factory, "ddp-trained-run", [*DDP_OVERRIDES, "logger=[csv,wandb]", "seed=1,2"], DDP_TIMEOUT,
         multirun=True,
     )  # fmt: skip
-    return {**info, "run_dir": str(Path(info["sweep_dir"]) / "0"), "overrides": [*info["overrides"][:-1], "seed=1"]}
+    return {**info, "overrides": [*info["overrides"][:-1], "seed=1"]}  # job 0's: the sweep's seeds last
 
 
 def _shared_cli_run(
@@ -113,7 +113,7 @@ def _shared_cli_run(
         )
         proc = run_cli(command, cwd=cwd, env=subprocess_env(base), timeout=timeout)
         info = {
-            "run_dir": str(run_dir),
+            "run_dir": str(sweep_dir / "0" if multirun else run_dir),  # a multirun's: its job 0
             "sweep_dir": str(sweep_dir),
             "cwd": str(cwd),
             "base": str(base),
